@@ -1,0 +1,30 @@
+"""Packaging for keras-neuromask."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-neuromask",
+    version="0.1.0",
+    description="NeuroMask explanations for Keras image classifiers: learned masks, "
+    "TF Serving export, tf-keras-vis comparisons.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_neuromask", "keras_neuromask.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3",
+        "numpy",
+        "pillow",
+        "tf-keras-vis",
+        "matplotlib",
+    ],
+    extras_require={"dev": ["pytest", "ruff", "hypothesis"]},
+    entry_points={"console_scripts": ["neuromask=keras_neuromask.cli:main"]},
+    license="Apache-2.0",
+    classifiers=[
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+    ],
+)
