@@ -1,0 +1,413 @@
+"""``NeuroMask``: a Keras model that learns explanation masks in front of a frozen classifier.
+
+References:
+    Alzantot, Widdicombe, Julier, Srivastava. "NeuroMask: Explaining Predictions of Deep
+    Neural Networks through Mask Learning". SMARTCOMP 2019, arXiv:1908.04389.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_neuromask import inputs, losses, masking
+from keras_neuromask.optimizers import MaskOptimizer
+from keras_neuromask.presets import get_preset
+
+_TERMS = ("loss", "preservation", "sparsity", "smoothness", "target_probability")
+
+
+class Explanation(NamedTuple):
+    """What :meth:`NeuroMask.explain` returns."""
+
+    masks: np.ndarray  # float32 (N, H, W) in [0, 1]; 1 = kept, the evidence for the class
+    targets: np.ndarray  # int64 (N,), the classes explained
+    original_probability: np.ndarray  # float32 (N,), p(target | image)
+    masked_probability: np.ndarray  # float32 (N,), p(target | masked image)
+    steps: np.ndarray  # int64 (N,), optimisation steps taken for each image
+    seconds: float  # wall time of the whole call
+
+
+class LossTerms(NamedTuple):
+    """The objective's parts, one value per image (``(N,)`` tensors)."""
+
+    loss: tf.Tensor  # alpha * preservation + beta * sparsity + gamma * smoothness
+    preservation: tf.Tensor  # -log p(target | masked image)
+    sparsity: tf.Tensor
+    smoothness: tf.Tensor
+    target_probability: tf.Tensor  # p(target | masked image)
+
+
+@keras.saving.register_keras_serializable(package="keras_neuromask")
+class NeuroMask(keras.Model):
+    """Learns, per image, the smallest smooth mask that keeps the classifier's decision.
+
+    For mask parameters ``w`` and ``m = upsample(sigmoid(w / T))`` the masked image is
+    ``x' = m x + (1 - m) b`` and, per image, the loss is::
+
+        L(w) = alpha * (-log p_c(preprocess(x'))) + beta * sparsity + gamma * smoothness
+
+    minimised over ``w`` only; the classifier is never changed (it is not even tracked as a
+    sub-layer of this model, so no ``trainable`` flag is touched). Images of a batch are
+    optimised together but independently: the batch loss is the sum of per-image losses.
+
+    Args:
+        classifier: a ``keras.Model`` with one image input and one ``(N, classes)`` output,
+            logits or softmax probabilities.
+        preset: ``"default"``, ``"paper-cifar"`` or ``"paper-imagenet"``
+            (:mod:`keras_neuromask.presets`); each keyword below set to non-``None``
+            overrides it.
+        steps: optimisation steps per batch.
+        init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
+            smoothness_weight, sparsity, smoothness, optimizer, learning_rate, baseline,
+            mask_grid: see :mod:`keras_neuromask.presets`. ``baseline`` may also be an image
+            broadcastable to the batch.
+        seed: seeds the random init and the noise baseline; results repeat run to run on CPU.
+        preprocess: a TF function applied to the masked image before the classifier, for
+            models whose preprocessing lives outside (``keras.applications.*``).
+        batch_size: images optimised together by :meth:`explain`.
+        jit_compile: compile the step with XLA.
+        classifier_output: ``"auto"`` (detect a softmax), ``"logits"`` or ``"probabilities"``.
+        blur_sigma: standard deviation (pixels) of the ``"blur"`` baseline.
+
+    Example:
+        >>> explainer = NeuroMask(classifier, steps=300)
+        >>> result = explainer.explain(images)       # (N, H, W, C) or (H, W, C)
+        >>> result.masks.shape                        # (N, H, W), values in [0, 1]
+    """
+
+    def __init__(self, classifier, *, preset: str = "default", steps: int | None = None,
+                 init: str | None = None, init_value: float | None = None,
+                 param_limit: float | None = None, temperature: float | None = None,
+                 preservation_weight: float | None = None,
+                 sparsity_weight: float | None = None, smoothness_weight: float | None = None,
+                 sparsity: str | None = None, smoothness: str | None = None,
+                 optimizer: str | None = None, learning_rate: float | None = None,
+                 baseline=None, mask_grid=None, seed: int = 0, preprocess=None,
+                 batch_size: int = 16, jit_compile: bool = False,
+                 classifier_output: str = "auto", blur_sigma: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        inputs.check_classifier(classifier)
+        object.__setattr__(self, "_classifier", classifier)  # untracked: never trained/saved
+        overrides = dict(steps=steps, init=init, init_value=init_value, param_limit=param_limit,
+                         temperature=temperature, preservation_weight=preservation_weight,
+                         sparsity_weight=sparsity_weight, smoothness_weight=smoothness_weight,
+                         sparsity=sparsity, smoothness=smoothness, optimizer=optimizer,
+                         learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid)
+        self._overrides = {k: v for k, v in overrides.items() if v is not None}
+        self.preset = preset
+        self.settings = _resolve_settings(preset, self._overrides)
+        self.seed = _check_int("seed", seed, minimum=0)
+        self.batch_size = _check_int("batch_size", batch_size, minimum=1)
+        self.preprocess = preprocess
+        self.jit_compile = bool(jit_compile)
+        if classifier_output not in ("auto", "logits", "probabilities"):
+            raise ValueError("Expected classifier_output in ('auto', 'logits', 'probabilities')."
+                             f" Received: {classifier_output!r}")
+        self.classifier_output = classifier_output
+        self._from_logits = None if classifier_output == "auto" else (
+            classifier_output == "logits")
+        self.blur_sigma = blur_sigma
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in _TERMS}
+        self.mask_params = None
+        self._compiled_for = None
+        self._trace_count = 0
+
+    @property
+    def classifier(self) -> keras.Model:
+        """The frozen classifier being explained."""
+        return self._classifier
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ----------------------------------------------------------------- the maths (pure)
+    def grid_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(rows, cols)`` of the mask parameters for images of ``height`` x ``width``."""
+        grid = self.settings["mask_grid"]
+        if grid is None:
+            return height, width
+        return min(grid[0], height), min(grid[1], width)
+
+    def initial_params(self, count: int, height: int, width: int, first_index: int = 0):
+        """The parameters' start for ``count`` images, ``(count, rows, cols, 1)``.
+
+        ``"uniform"``: ``w ~ U(-limit, limit)`` seeded by ``(seed, image index)`` so an
+        image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``.
+        """
+        shape = (*self.grid_shape(height, width), 1)
+        if self.settings["init"] == "constant":
+            return tf.fill((count, *shape), tf.constant(self.settings["init_value"], tf.float32))
+        limit = self.settings["param_limit"]
+        return tf.stack([
+            tf.random.stateless_uniform(shape, seed=[self.seed, first_index + i],
+                                        minval=-limit, maxval=limit)
+            for i in range(count)])
+
+    def baseline_for(self, images: tf.Tensor) -> tf.Tensor:
+        """The baseline ``b`` for a batch of images."""
+        return masking.make_baseline(images, self.settings["baseline"], seed=self.seed,
+                                     blur_sigma=self.blur_sigma)
+
+    def masks_from_params(self, params, size) -> tf.Tensor:
+        """``(N, H, W, 1)`` masks of parameters ``params`` at image size ``size``."""
+        return masking.upsample(masking.mask_from_params(params, self.settings["temperature"]),
+                                size)
+
+    def classify(self, images: tf.Tensor) -> tf.Tensor:
+        """The classifier's output on images (after ``preprocess``), in inference mode."""
+        if self.preprocess is not None:
+            images = self.preprocess(images)
+        return inputs.check_outputs(self._classifier(images, training=False))
+
+    def objective(self, params, images, baseline, targets) -> LossTerms:
+        """The per-image loss terms for parameters ``params`` (a pure function of them)."""
+        s = self.settings
+        grid_mask = masking.mask_from_params(params, s["temperature"])
+        mask = masking.upsample(grid_mask, tuple(images.shape[1:3]))
+        outputs = self.classify(masking.blend(images, mask, baseline))
+        preservation = losses.preservation(outputs, targets, from_logits=self._from_logits)
+        sparsity = losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"])
+        smoothness = losses.smoothness(s["smoothness"], params, grid_mask)
+        total = (s["preservation_weight"] * preservation + s["sparsity_weight"] * sparsity
+                 + s["smoothness_weight"] * smoothness)
+        probability = losses.target_probability(outputs, targets, from_logits=self._from_logits)
+        return LossTerms(total, preservation, sparsity, smoothness, probability)
+
+    # ------------------------------------------------------------------- Keras hooks
+    def build(self, input_shape):
+        count, height, width = int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
+        if self.mask_params is not None:
+            del self.mask_params  # untracks the old variable
+        self.mask_params = self.add_weight(
+            shape=(count, *self.grid_shape(height, width), 1), initializer="zeros",
+            trainable=True, name="mask_params")
+        self.built = True
+
+    def call(self, images):
+        """The classifier's output on the images masked by the current mask."""
+        mask = self.masks_from_params(self.mask_params, tuple(images.shape[1:3]))
+        return self.classify(masking.blend(images, mask, self.baseline_for(images)))
+
+    def train_step(self, data):
+        images, targets = data
+        self._trace_count += 1  # Python side effect: counts traces, not steps
+        baseline = self.baseline_for(images)
+        with tf.GradientTape() as tape:
+            terms = self.objective(self.mask_params, images, baseline, targets)
+            total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
+        gradients = tape.gradient(total, [self.mask_params])
+        self.optimizer.apply_gradients(zip(gradients, [self.mask_params]))
+        for name, values in zip(_TERMS, terms):
+            self.trackers[name].update_state(values)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # --------------------------------------------------------------------- public API
+    def fit(self, images, targets=None, *, steps: int | None = None,
+            steps_per_epoch: int | None = None, callbacks=None, verbose="auto", **kwargs):
+        """Learns masks for one batch of images (all at once); returns Keras' ``History``.
+
+        Each epoch is ``steps_per_epoch`` optimisation steps on the same batch (default: the
+        largest divisor of ``steps`` up to 50), fused into one compiled call; so callbacks
+        such as ``EarlyStopping(monitor="loss")`` or ``CSVLogger`` see one row per epoch.
+        The masks are then in :meth:`current_masks`.
+
+        Args:
+            images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``.
+            targets: ``None`` (the predicted classes), one int, or one int per image.
+            steps: total steps, default the preset's.
+            steps_per_epoch: steps per epoch (must divide ``steps``).
+            callbacks, verbose: as in ``keras.Model.fit``.
+        """
+        if kwargs:
+            raise TypeError(f"Expected only images, targets, steps, steps_per_epoch, callbacks"
+                            f" and verbose. Received: {sorted(kwargs)}")
+        batch, _ = inputs.as_image_batch(images)
+        inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
+        batch_targets, _ = self._targets_and_probability(batch, targets)
+        return self._fit_batch(batch, batch_targets, 0, steps, steps_per_epoch, callbacks,
+                               verbose)
+
+    def explain(self, images, targets=None, *, steps: int | None = None,
+                batch_size: int | None = None, callbacks=None, verbose=0) -> Explanation:
+        """Explains each image's target class by a learned mask.
+
+        Images are optimised ``batch_size`` at a time; every batch of the same size reuses
+        one compiled step (the mask and the optimiser are reset by assignment).
+
+        Args:
+            images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``; numpy or tensor,
+                float or integer (values reach the classifier unchanged, as float32).
+            targets: ``None`` (explain the predicted class), one int, or one int per image.
+            steps: optimisation steps, default the preset's.
+            batch_size: images per batch, default the explainer's ``batch_size``.
+            callbacks, verbose: passed to :meth:`fit` for each batch.
+
+        Returns:
+            An :class:`Explanation`.
+        """
+        start = time.perf_counter()
+        batch, _ = inputs.as_image_batch(images)
+        inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
+        size = _check_int("batch_size", batch_size or self.batch_size, minimum=1)
+        all_targets, original = self._targets_and_probability(batch, targets)
+        masks, masked, steps_taken = [], [], []
+        for first in range(0, len(batch), size):
+            chunk = slice(first, first + size)
+            history = self._fit_batch(batch[chunk], all_targets[chunk], first, steps, None,
+                                      callbacks, verbose)
+            masks.append(self.current_masks())
+            masked.append(self._masked_probability(batch[chunk], all_targets[chunk]))
+            taken = len(history.epoch) * self._compiled_for[1]
+            steps_taken.append(np.full(len(masks[-1]), taken, np.int64))
+        return Explanation(np.concatenate(masks), all_targets, original, np.concatenate(masked),
+                           np.concatenate(steps_taken), time.perf_counter() - start)
+
+    def current_masks(self) -> np.ndarray:
+        """The masks of the last batch fitted, float32 ``(N, H, W)`` in [0, 1]."""
+        if self.mask_params is None:
+            raise ValueError("Expected fit() or explain() to have run. Received: no masks yet")
+        masks = self.masks_from_params(self.mask_params, self._image_size)
+        return masks.numpy()[..., 0].astype(np.float32)
+
+    # -------------------------------------------------------------------- internals
+    def _targets_and_probability(self, batch: np.ndarray, targets):
+        """Targets (argmax when ``None``) and their probability on the unmasked images."""
+        outputs = self._predict(batch)
+        if self._from_logits is None:
+            self._from_logits = not _looks_like_probabilities(self._classifier, outputs)
+        checked = inputs.as_targets(targets, len(batch), outputs.shape[-1])
+        chosen = np.argmax(outputs, axis=-1).astype(np.int64) if checked is None else checked
+        probability = losses.target_probability(tf.constant(outputs), tf.constant(chosen),
+                                                from_logits=self._from_logits)
+        return chosen, probability.numpy().astype(np.float32)
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
+        parts = [self.classify(tf.constant(batch[i:i + self.batch_size])).numpy()
+                 for i in range(0, len(batch), self.batch_size)]
+        return np.concatenate(parts).astype(np.float32)
+
+    def _masked_probability(self, batch, targets) -> np.ndarray:
+        images = tf.constant(batch)
+        outputs = self(images)
+        return losses.target_probability(outputs, tf.constant(targets),
+                                         from_logits=self._from_logits).numpy()
+
+    def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
+                   verbose):
+        steps = _check_int("steps", steps or self.settings["steps"], minimum=1)
+        per_epoch = _steps_per_epoch(steps, steps_per_epoch)
+        self._prepare(batch.shape, per_epoch)
+        count, height, width = batch.shape[:3]
+        self.mask_params.assign(self.initial_params(count, height, width, first_index))
+        self.optimizer.reset()
+        self.stop_training = False
+        data = tf.data.Dataset.from_tensors((tf.constant(batch), tf.constant(targets))).repeat()
+        return super().fit(data, epochs=steps // per_epoch, steps_per_epoch=per_epoch,
+                           callbacks=callbacks, verbose=verbose, shuffle=False)
+
+    def _prepare(self, shape, per_epoch: int) -> None:
+        """(Re)builds the mask variable and compiles the step when the batch shape changes."""
+        key = (tuple(shape), per_epoch)
+        if self._compiled_for == key:
+            return
+        if self._compiled_for is None or self._compiled_for[0] != key[0]:
+            self.build(shape)
+        self._image_size = tuple(shape[1:3])
+        self.compile(optimizer=MaskOptimizer(self.settings["optimizer"],
+                                             self.settings["learning_rate"]),
+                     steps_per_execution=per_epoch, jit_compile=self.jit_compile)
+        self.optimizer.build([self.mask_params])
+        self._compiled_for = key
+
+    def get_config(self):
+        baseline = self._overrides.get("baseline")
+        overrides = dict(self._overrides)
+        if baseline is not None and not isinstance(baseline, str):
+            overrides["baseline"] = np.asarray(baseline).tolist()
+        return {
+            **super().get_config(),
+            "classifier": keras.saving.serialize_keras_object(self._classifier),
+            "preset": self.preset, **overrides, "seed": self.seed,
+            "preprocess": (None if self.preprocess is None
+                           else keras.saving.serialize_keras_object(self.preprocess)),
+            "batch_size": self.batch_size, "jit_compile": self.jit_compile,
+            "classifier_output": self.classifier_output, "blur_sigma": self.blur_sigma,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        if config.get("preprocess") is not None:
+            config["preprocess"] = keras.saving.deserialize_keras_object(config["preprocess"])
+        if isinstance(config.get("mask_grid"), list):
+            config["mask_grid"] = tuple(config["mask_grid"])
+        return cls(**config)
+
+
+def _resolve_settings(preset: str, overrides: dict) -> dict:
+    settings = {**get_preset(preset), **overrides}
+    if settings["init"] not in ("uniform", "constant"):
+        raise ValueError(f"Expected init in ('uniform', 'constant'). Received: "
+                         f"{settings['init']!r}")
+    if settings["sparsity"] not in losses.SPARSITY_TERMS:
+        raise ValueError(f"Expected sparsity in {losses.SPARSITY_TERMS}. Received: "
+                         f"{settings['sparsity']!r}")
+    if settings["smoothness"] not in losses.SMOOTHNESS_TERMS:
+        raise ValueError(f"Expected smoothness in {losses.SMOOTHNESS_TERMS}. Received: "
+                         f"{settings['smoothness']!r}")
+    if settings["optimizer"] not in ("adam", "rmsprop"):
+        raise ValueError(f"Expected optimizer in ('adam', 'rmsprop'). Received: "
+                         f"{settings['optimizer']!r}")
+    for key in ("temperature", "learning_rate", "param_limit"):
+        if not (isinstance(settings[key], (int, float)) and settings[key] > 0):
+            raise ValueError(f"Expected {key} > 0. Received: {settings[key]!r}")
+    for key in ("preservation_weight", "sparsity_weight", "smoothness_weight"):
+        if not (isinstance(settings[key], (int, float)) and settings[key] >= 0):
+            raise ValueError(f"Expected {key} >= 0. Received: {settings[key]!r}")
+    settings["steps"] = _check_int("steps", settings["steps"], minimum=1)
+    if isinstance(settings["baseline"], str) and settings["baseline"] not in masking.BASELINES:
+        raise ValueError(f"Expected baseline in {masking.BASELINES} or an image. Received: "
+                         f"{settings['baseline']!r}")
+    grid = settings["mask_grid"]
+    if grid is not None:
+        grid = (grid, grid) if isinstance(grid, int) else tuple(grid)
+        if len(grid) != 2 or not all(isinstance(g, int) and g >= 1 for g in grid):
+            raise ValueError(f"Expected mask_grid as None, an int or (rows, cols) of positive "
+                             f"ints. Received: {settings['mask_grid']!r}")
+        settings["mask_grid"] = grid
+    return settings
+
+
+def _check_int(name: str, value, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"Expected {name} to be an int >= {minimum}. Received: {value!r}")
+    return int(value)
+
+
+def _steps_per_epoch(steps: int, requested: int | None) -> int:
+    if requested is not None:
+        requested = _check_int("steps_per_epoch", requested, minimum=1)
+        if steps % requested:
+            raise ValueError(f"Expected steps_per_epoch to divide steps ({steps}). "
+                             f"Received: {requested}")
+        return requested
+    return max(d for d in range(1, min(steps, 50) + 1) if steps % d == 0)
+
+
+def _looks_like_probabilities(classifier, outputs: np.ndarray) -> bool:
+    """A softmax output: the last layer is a softmax, or rows are >= 0 and sum to 1."""
+    last = classifier.layers[-1] if getattr(classifier, "layers", None) else None
+    activation = getattr(last, "activation", None)
+    if isinstance(last, keras.layers.Softmax) or activation is keras.activations.softmax:
+        return True
+    return bool(np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
+
+
+__all__ = ["NeuroMask", "Explanation", "LossTerms"]

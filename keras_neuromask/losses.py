@@ -1,0 +1,101 @@
+"""Pure TensorFlow loss terms of NeuroMask, one value per image.
+
+Every term is a per-pixel mean, so its weight does not depend on the image size. Inputs:
+``params`` are mask parameters ``(N, h, w, 1)``, ``mask`` is ``(N, h, w, 1)`` in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+SPARSITY_TERMS = ("parameter_l1", "mask_l1")
+SMOOTHNESS_TERMS = ("laplacian3", "laplacian5", "total_variation")
+
+
+def preservation(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool) -> tf.Tensor:
+    """Cross-entropy of the target class: ``-log p_c(x')``.
+
+    With logits ``z``: ``-log softmax(z)_c = logsumexp(z) - z_c``; with probabilities ``p``
+    (a classifier that ends in a softmax): ``-log max(p_c, 1e-12)``, never a second softmax.
+
+    Returns:
+        ``(N,)`` losses.
+    """
+    if from_logits:
+        log_probs = tf.nn.log_softmax(outputs, axis=-1)
+    else:
+        log_probs = tf.math.log(tf.maximum(outputs, 1e-12))
+    return -tf.gather(log_probs, targets, axis=-1, batch_dims=1)
+
+
+def target_probability(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool):
+    """Probability of the target class, ``softmax(z)_c`` or ``p_c``; ``(N,)``."""
+    probs = tf.nn.softmax(outputs, axis=-1) if from_logits else outputs
+    return tf.gather(probs, targets, axis=-1, batch_dims=1)
+
+
+def parameter_l1(params: tf.Tensor, limit: float) -> tf.Tensor:
+    """The paper's sparsity term, on the parameters: ``mean |w + limit|``.
+
+    It is zero when every parameter sits at ``-limit`` (a fully hidden image).
+    """
+    return tf.reduce_mean(tf.abs(params + limit), axis=[1, 2, 3])
+
+
+def mask_l1(mask: tf.Tensor) -> tf.Tensor:
+    """Area of the mask: ``mean m`` (``m >= 0``), the share of the image kept."""
+    return tf.reduce_mean(mask, axis=[1, 2, 3])
+
+
+def laplacian_kernel(size: int) -> np.ndarray:
+    """The reference's Laplacian: ``size² - 1`` at the centre, ``-1`` elsewhere."""
+    kernel = -np.ones((size, size), np.float32)
+    kernel[size // 2, size // 2] = size * size - 1
+    return kernel.reshape(size, size, 1, 1)
+
+
+def laplacian_energy(values: tf.Tensor, size: int) -> tf.Tensor:
+    """The paper's smoothness term: ``mean((L_k * w)²)`` over the VALID convolution.
+
+    ``L_k`` is :func:`laplacian_kernel` (k = 3 in the CIFAR demo, 5 for ImageNet). Images
+    smaller than the kernel give zero.
+    """
+    if values.shape[1] < size or values.shape[2] < size:
+        return tf.zeros(tf.shape(values)[:1], values.dtype)
+    response = tf.nn.conv2d(values, tf.constant(laplacian_kernel(size)), 1, "VALID")
+    return tf.reduce_mean(tf.square(response), axis=[1, 2, 3])
+
+
+def total_variation(mask: tf.Tensor) -> tf.Tensor:
+    """Anisotropic total variation per pixel pair.
+
+    ``mean |m[i+1, j] - m[i, j]| + mean |m[i, j+1] - m[i, j]|``; a side of length 1 adds 0.
+    """
+    rows = mask[:, 1:, :, :] - mask[:, :-1, :, :]
+    cols = mask[:, :, 1:, :] - mask[:, :, :-1, :]
+    total = tf.zeros(tf.shape(mask)[:1], mask.dtype)
+    if mask.shape[1] > 1:
+        total += tf.reduce_mean(tf.abs(rows), axis=[1, 2, 3])
+    if mask.shape[2] > 1:
+        total += tf.reduce_mean(tf.abs(cols), axis=[1, 2, 3])
+    return total
+
+
+def sparsity(name: str, params: tf.Tensor, mask: tf.Tensor, limit: float) -> tf.Tensor:
+    """Dispatches the sparsity term by name (``SPARSITY_TERMS``)."""
+    if name == "parameter_l1":
+        return parameter_l1(params, limit)
+    return mask_l1(mask)
+
+
+def smoothness(name: str, params: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Dispatches the smoothness term by name (``SMOOTHNESS_TERMS``).
+
+    The Laplacian terms act on the parameters (as in the paper), total variation on the mask.
+    """
+    if name == "laplacian3":
+        return laplacian_energy(params, 3)
+    if name == "laplacian5":
+        return laplacian_energy(params, 5)
+    return total_variation(mask)

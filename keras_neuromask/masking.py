@@ -1,0 +1,116 @@
+"""Pure TensorFlow maths of the mask: parameters -> mask -> masked image.
+
+Shapes: mask parameters ``w`` are ``(N, h, w, 1)`` (one value per pixel or per cell of a
+coarser grid), images ``(N, H, W, C)``, masks ``(N, H, W, 1)`` with values in ``[0, 1]``.
+
+References:
+    Alzantot et al., "NeuroMask: Explaining Predictions of Deep Neural Networks through
+    Mask Learning", SMARTCOMP 2019, arXiv:1908.04389.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+BASELINES = ("zero", "blur", "mean", "noise")
+
+
+def mask_from_params(params: tf.Tensor, temperature: float) -> tf.Tensor:
+    """Maps mask parameters to a mask in [0, 1]: ``m = sigmoid(w / T)``.
+
+    Args:
+        params: ``(N, h, w, 1)`` mask parameters.
+        temperature: the sigmoid temperature ``T > 0``.
+
+    Returns:
+        ``(N, h, w, 1)`` mask at the parameters' resolution.
+    """
+    return tf.sigmoid(params / temperature)
+
+
+def upsample(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Resizes a grid mask ``(N, h, w, 1)`` to ``(N, H, W, 1)``, bilinearly.
+
+    Half-pixel centres; the identity when the sizes already agree. Values stay in [0, 1].
+    """
+    if tuple(mask.shape[1:3]) == tuple(size):
+        return mask
+    return tf.clip_by_value(tf.image.resize(mask, size, method="bilinear"), 0.0, 1.0)
+
+
+def blend(images: tf.Tensor, mask: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:
+    """Reveals ``images`` where the mask is 1 and ``baseline`` where it is 0.
+
+    ``x' = m * x + (1 - m) * b``; ``m`` broadcasts over the channels.
+    """
+    return mask * images + (1.0 - mask) * baseline
+
+
+def gaussian_kernel(sigma: float) -> np.ndarray:
+    """A normalised 1-D Gaussian of standard deviation ``sigma``, radius ``ceil(3 sigma)``."""
+    radius = max(1, int(np.ceil(3.0 * sigma)))
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def gaussian_blur(images: tf.Tensor, sigma: float) -> tf.Tensor:
+    """Separable Gaussian blur of ``(N, H, W, C)`` images with reflected borders.
+
+    ``b = G_sigma * x`` per channel; the kernel radius is clipped to fit the image.
+    """
+    kernel = gaussian_kernel(sigma)
+    height, width = int(images.shape[1]), int(images.shape[2])
+    radius = min(len(kernel) // 2, height - 1, width - 1)
+    if radius < 1:
+        return tf.identity(images)
+    kernel = kernel[len(kernel) // 2 - radius : len(kernel) // 2 + radius + 1]
+    kernel = tf.constant(kernel / kernel.sum())
+    channels = int(images.shape[-1])
+    padded = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
+    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    cols = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, channels, 1])
+    out = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(out, cols, [1, 1, 1, 1], "VALID")
+
+
+def make_baseline(images: tf.Tensor, kind, *, seed: int = 0, blur_sigma: float | None = None):
+    """The reference image ``b`` that hidden pixels are replaced with.
+
+    Args:
+        images: ``(N, H, W, C)`` float32 images.
+        kind: ``"zero"`` (the paper), ``"blur"`` (Gaussian, sigma = ``blur_sigma`` or a tenth
+            of the shorter side), ``"mean"`` (each image's mean colour), ``"noise"`` (uniform in
+            each image's value range, fixed by ``seed``), or an array broadcastable to
+            ``(N, H, W, C)`` (a given image).
+        seed: seed of the noise baseline.
+        blur_sigma: standard deviation of the blur in pixels.
+
+    Returns:
+        A float32 tensor of the images' shape.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    if isinstance(kind, str):
+        if kind == "zero":
+            return tf.zeros_like(images)
+        if kind == "blur":
+            sigma = blur_sigma or max(1.0, min(images.shape[1], images.shape[2]) / 10.0)
+            return gaussian_blur(images, float(sigma))
+        if kind == "mean":
+            return tf.broadcast_to(tf.reduce_mean(images, axis=[1, 2], keepdims=True),
+                                   tf.shape(images))
+        if kind == "noise":
+            low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
+            high = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
+            unit = tf.random.stateless_uniform(tf.shape(images), seed=[seed, 7919])
+            return low + unit * (high - low)
+        raise ValueError(f"Expected baseline to be one of {BASELINES} or an image. "
+                         f"Received: baseline={kind!r}")
+    baseline = tf.convert_to_tensor(kind, tf.float32)
+    try:
+        return tf.broadcast_to(baseline, tf.shape(images))
+    except (tf.errors.InvalidArgumentError, ValueError) as error:
+        raise ValueError(f"Expected a baseline image broadcastable to the images' shape "
+                         f"{tuple(images.shape)}. Received: shape {tuple(baseline.shape)}"
+                         ) from error
