@@ -19,7 +19,7 @@ setup(
         "tf-keras-vis",
         "matplotlib",
     ],
-    extras_require={"dev": ["pytest", "ruff", "hypothesis"]},
+    extras_require={"dev": ["pytest", "ruff", "hypothesis", "tensorboard"]},
     entry_points={"console_scripts": ["neuromask=keras_neuromask.cli:main"]},
     license="Apache-2.0",
     classifiers=[

@@ -182,8 +182,9 @@ class NeuroMask(keras.Model):
     # ------------------------------------------------------------------- Keras hooks
     def build(self, input_shape):
         count, height, width = int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
-        if self.mask_params is not None:
-            del self.mask_params  # untracks the old variable
+        if self.mask_params is not None:  # a new batch shape: replace the variable
+            del self.mask_params  # untracks the old one
+            self._tracker.unlock()  # Keras locks state after the first build
         self.mask_params = self.add_weight(
             shape=(count, *self.grid_shape(height, width), 1), initializer="zeros",
             trainable=True, name="mask_params")

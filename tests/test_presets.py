@@ -1,0 +1,30 @@
+"""The presets are pinned: the paper's reference settings must not drift."""
+
+import pytest
+
+from keras_neuromask.presets import PRESETS, get_preset
+
+
+def test_paper_presets_reproduce_the_reference_code():
+    common = dict(init="uniform", param_limit=10.0, preservation_weight=0.4,
+                  sparsity_weight=0.35, sparsity="parameter_l1", optimizer="rmsprop",
+                  learning_rate=0.03, baseline="zero", mask_grid=None)
+    cifar = dict(common, temperature=1.0, smoothness_weight=0.15, smoothness="laplacian3",
+                 steps=2000)
+    imagenet = dict(common, temperature=0.3, smoothness_weight=0.03, smoothness="laplacian5",
+                    steps=1000)
+    for name, expected in (("paper-cifar", cifar), ("paper-imagenet", imagenet)):
+        preset = PRESETS[name]
+        assert {key: preset[key] for key in expected} == expected, name
+
+
+def test_every_preset_has_the_same_keys():
+    keys = set(PRESETS["default"])
+    assert all(set(preset) == keys for preset in PRESETS.values())
+
+
+def test_get_preset_returns_a_copy_and_refuses_unknown_names():
+    get_preset("default")["steps"] = -1
+    assert PRESETS["default"]["steps"] > 0
+    with pytest.raises(ValueError, match="Expected preset"):
+        get_preset("paper")
