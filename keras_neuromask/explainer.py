@@ -163,7 +163,8 @@ class NeuroMask(keras.Model):
         """The classifier's output on images (after ``preprocess``), in inference mode."""
         if self.preprocess is not None:
             images = self.preprocess(images)
-        return inputs.check_outputs(self._classifier(images, training=False))
+        outputs = inputs.check_outputs(self._classifier(images, training=False))
+        return tf.cast(outputs, tf.float32)  # float32 losses under mixed precision too
 
     def objective(self, params, images, baseline, targets) -> LossTerms:
         """The per-image loss terms for parameters ``params`` (a pure function of them)."""
@@ -263,6 +264,12 @@ class NeuroMask(keras.Model):
             history = self._fit_batch(batch[chunk], all_targets[chunk], first, steps, None,
                                       callbacks, verbose)
             masks.append(self.current_masks())
+            bad = np.flatnonzero(~np.isfinite(masks[-1]).all(axis=(1, 2)))
+            if bad.size:
+                raise FloatingPointError(
+                    "Expected a finite loss. Received: NaN or Inf during the optimisation of "
+                    f"image(s) {(bad + first).tolist()} (check the classifier's outputs on "
+                    "masked images, the learning rate and the loss weights)")
             masked.append(self._masked_probability(batch[chunk], all_targets[chunk]))
             taken = len(history.epoch) * self._compiled_for[1]
             steps_taken.append(np.full(len(masks[-1]), taken, np.int64))
