@@ -134,20 +134,24 @@ class NeuroMask(keras.Model):
             return height, width
         return min(grid[0], height), min(grid[1], width)
 
-    def initial_params(self, count: int, height: int, width: int, first_index: int = 0):
+    def initial_params(self, count, height: int, width: int, first_index=0) -> tf.Tensor:
         """The parameters' start for ``count`` images, ``(count, rows, cols, 1)``.
 
         ``"uniform"``: ``w ~ U(-limit, limit)`` seeded by ``(seed, image index)`` so an
         image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``.
+        ``count`` may be a scalar tensor (a batch size only known in the graph).
         """
         shape = (*self.grid_shape(height, width), 1)
         if self.settings["init"] == "constant":
-            return tf.fill((count, *shape), tf.constant(self.settings["init_value"], tf.float32))
+            return tf.fill(tf.concat([[count], shape], 0),
+                           tf.constant(self.settings["init_value"], tf.float32))
         limit = self.settings["param_limit"]
-        return tf.stack([
-            tf.random.stateless_uniform(shape, seed=[self.seed, first_index + i],
-                                        minval=-limit, maxval=limit)
-            for i in range(count)])
+        indices = tf.range(count, dtype=tf.int32) + first_index
+        return tf.map_fn(
+            lambda index: tf.random.stateless_uniform(
+                shape, seed=tf.stack([tf.constant(self.seed, tf.int32), index]),
+                minval=-limit, maxval=limit),
+            indices, fn_output_signature=tf.float32)
 
     def baseline_for(self, images: tf.Tensor) -> tf.Tensor:
         """The baseline ``b`` for a batch of images."""

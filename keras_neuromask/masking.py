@@ -103,7 +103,9 @@ def make_baseline(images: tf.Tensor, kind, *, seed: int = 0, blur_sigma: float |
         if kind == "noise":
             low = tf.reduce_min(images, axis=[1, 2, 3], keepdims=True)
             high = tf.reduce_max(images, axis=[1, 2, 3], keepdims=True)
-            unit = tf.random.stateless_uniform(tf.shape(images), seed=[seed, 7919])
+            # one draw shared by the batch, so an image's baseline ignores its neighbours
+            unit = tf.random.stateless_uniform(tf.concat([[1], tf.shape(images)[1:]], 0),
+                                               seed=[seed, 7919])
             return low + unit * (high - low)
         raise ValueError(f"Expected baseline to be one of {BASELINES} or an image. "
                          f"Received: baseline={kind!r}")
