@@ -1,0 +1,169 @@
+"""Export a :class:`NeuroMask` explainer as a SavedModel that TF Serving runs.
+
+The whole optimisation runs inside the graph: a ``tf.while_loop`` carries the mask
+parameters and the optimiser's moments, and a ``tf.GradientTape`` inside the loop gives the
+gradient. Nothing is written to a variable, so concurrent requests cannot race. The maths is
+the explainer's own (:meth:`NeuroMask.objective`, :func:`optimizers.apply_rule`), so the masks
+equal the in-process ``explain`` for the same settings and seed.
+
+Signatures:
+    ``serving_default``: ``images`` float32 ``[None, H, W, C]`` -> ``masks`` ``[None, H, W]``,
+        ``target`` int64 (the predicted class), ``original_probability``,
+        ``masked_probability``.
+    ``explain_target``: ``images`` and ``targets`` int64 ``[None]`` -> the same outputs.
+    ``predict``: ``images`` -> ``probabilities`` ``[None, classes]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_neuromask import losses
+from keras_neuromask.optimizers import apply_rule, initial_slots
+
+SIGNATURES = ("serving_default", "explain_target", "predict")
+
+
+def make_explain_function(explainer, image_shape):
+    """A pure TF function ``(images, targets) -> dict`` running the optimisation in-graph.
+
+    Args:
+        explainer: a :class:`keras_neuromask.NeuroMask`.
+        image_shape: ``(H, W, C)`` of the images.
+    """
+    height, width, _ = image_shape
+    settings = explainer.settings
+    rule, rate, steps = settings["optimizer"], settings["learning_rate"], settings["steps"]
+
+    def explain(images, targets):
+        images = tf.convert_to_tensor(images, tf.float32)
+        targets = tf.cast(targets, tf.int64)
+        from_logits = explainer._from_logits
+        original = losses.target_probability(explainer.classify(images), targets,
+                                             from_logits=from_logits)
+        baseline = explainer.baseline_for(images)
+        params = explainer.initial_params(tf.shape(images)[0], height, width)
+
+        def body(step, params, *slots):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                terms = explainer.objective(params, images, baseline, targets)
+                total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
+            gradient = tape.gradient(total, params)
+            params, slots = apply_rule(rule, params, gradient, tuple(slots), step + 1, rate)
+            return (step + 1, params, *slots)
+
+        loop = tf.while_loop(lambda step, *_: step < steps, body,
+                             (tf.constant(0), params, *initial_slots(rule, params)),
+                             parallel_iterations=1)
+        params = loop[1]
+        masks = explainer.masks_from_params(params, (height, width))
+        masked = explainer.objective(params, images, baseline, targets).target_probability
+        return {"masks": masks[..., 0], "target": targets,
+                "original_probability": original, "masked_probability": masked}
+
+    return explain
+
+
+def export_saved_model(explainer, export_dir: str, version: int | None = None, *,
+                       image_shape=None, overwrite: bool = False) -> str:
+    """Writes the explainer as ``<export_dir>/<version>/`` in TF Serving's layout.
+
+    The version is written to a temporary folder beside it, then renamed, so a reader never
+    sees half a version.
+
+    Args:
+        explainer: a :class:`keras_neuromask.NeuroMask` (its preset, steps, baseline, mask
+            grid, seed and ``preprocess`` — which must be TF ops — are baked in).
+        export_dir: the model's base path (TF Serving's ``--model_base_path``).
+        version: a positive int; default the next free number (1 for a new folder).
+        image_shape: ``(H, W, C)``; default the classifier's input shape.
+        overwrite: replace an existing version instead of refusing.
+
+    Returns:
+        The path of the version folder.
+
+    Example:
+        >>> export_saved_model(NeuroMask(classifier, steps=200), "models/neuromask")
+        'models/neuromask/1'
+    """
+    image_shape = _image_shape(explainer, image_shape)
+    export_dir = os.fspath(export_dir)
+    version = _next_version(export_dir) if version is None else version
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"Expected version to be a positive int. Received: {version!r}")
+    target = os.path.join(export_dir, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise ValueError(f"Expected a new version folder. Received: {target} exists (pass "
+                         "overwrite=True to replace it)")
+    _resolve_output_kind(explainer, image_shape)
+    archive = _archive(explainer, image_shape)
+    os.makedirs(export_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{version}-partial-", dir=export_dir)
+    try:
+        archive.write_out(os.path.join(staging, "model"), verbose=False)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.replace(os.path.join(staging, "model"), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _archive(explainer, image_shape):
+    explain = make_explain_function(explainer, image_shape)
+    classifier = explainer.classifier
+    images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
+    targets_spec = tf.TensorSpec([None], tf.int64, name="targets")
+
+    def explain_predicted(images):
+        return explain(images, tf.argmax(explainer.classify(images), axis=-1))
+
+    def predict(images):
+        outputs = explainer.classify(images)
+        if explainer._from_logits:
+            outputs = tf.nn.softmax(outputs, axis=-1)
+        return {"probabilities": outputs}
+
+    archive = keras.export.ExportArchive()
+    archive.track(classifier)
+    archive.add_endpoint("serving_default", explain_predicted, [images_spec])
+    archive.add_endpoint("explain_target", explain, [images_spec, targets_spec])
+    archive.add_endpoint("predict", predict, [images_spec])
+    return archive
+
+
+def _image_shape(explainer, image_shape):
+    if image_shape is None:
+        shape = tuple(explainer.classifier.inputs[0].shape[1:]) if getattr(
+            explainer.classifier, "inputs", None) else ()
+        if len(shape) != 3 or None in shape:
+            raise ValueError("Expected image_shape=(H, W, C) for a classifier without a fixed "
+                             f"input size. Received: input shape {shape}")
+        return tuple(int(d) for d in shape)
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in image_shape):
+        raise ValueError(f"Expected image_shape as (H, W, C) positive ints. Received: "
+                         f"{image_shape!r}")
+    return image_shape
+
+
+def _resolve_output_kind(explainer, image_shape) -> None:
+    """Decides logits vs probabilities before tracing (``"auto"`` probes one image)."""
+    if explainer._from_logits is None:
+        probe = np.random.default_rng(0).uniform(size=(1, *image_shape)).astype(np.float32)
+        explainer._targets_and_probability(probe, None)
+
+
+def _next_version(export_dir: str) -> int:
+    if not os.path.isdir(export_dir):
+        return 1
+    versions = [int(name) for name in os.listdir(export_dir) if re.fullmatch(r"\d+", name)]
+    return max(versions, default=0) + 1
