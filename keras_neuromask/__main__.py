@@ -1,0 +1,7 @@
+"""``python -m keras_neuromask``: the same as the ``neuromask`` command."""
+
+import sys
+
+from keras_neuromask.cli import main
+
+sys.exit(main())

@@ -1,0 +1,131 @@
+"""The ``neuromask`` command line: parsing, dispatch and one-line errors.
+
+Each command's work lives in its own module (:mod:`cli_explain`, :mod:`demo`, ...); this file
+only parses arguments and turns user mistakes into ``neuromask: error: ...`` with exit code 2
+(``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from keras_neuromask.presets import PRESETS
+
+_EXAMPLES = {
+    "explain": "example:\n  neuromask explain cat.jpg dog.png"
+               " --model keras.applications.MobileNetV2 --steps 200 --out explanations",
+    "compare": "example:\n  neuromask compare cat.jpg --model my_model.keras --out comparison",
+    "export": "example:\n  neuromask export --model my_model.keras --out models/neuromask"
+              " --steps 200\n  tensorflow_model_server --rest_api_port=8501"
+              " --model_name=neuromask --model_base_path=$PWD/models/neuromask",
+    "demo": "example:\n  neuromask demo --out neuromask-demo",
+    "bench": "example:\n  neuromask bench --quick",
+}
+
+
+def _model_options(parser: argparse.ArgumentParser, steps: bool = True) -> None:
+    parser.add_argument("--model", required=True,
+                        help="a .keras or .h5 file, a SavedModel folder, or "
+                             "keras.applications.NAME")
+    parser.add_argument("--weights", default="imagenet",
+                        help="for keras.applications: 'imagenet' (downloaded by Keras when "
+                             "online), 'none' (random, offline) or a weights file")
+    parser.add_argument("--unsafe", action="store_true",
+                        help="allow .keras files with Lambda layers (arbitrary code)")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
+                        help="input size for models without a fixed one")
+    parser.add_argument("--input-range", choices=("0-255", "0-1", "-1-1"), default="0-255",
+                        help="pixel values the model expects when it has no preprocessing "
+                             "of its own (default 0-255)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    if steps:
+        parser.add_argument("--steps", type=int, help="optimisation steps (default: preset's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=8)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="neuromask", description="Explain image classifiers with NeuroMask.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(_EXAMPLES.values()))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text,
+                                  epilog=_EXAMPLES[name],
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks")
+        return sub
+
+    explain = command("explain", "Explain each image: overlay PNG, mask PNG/.npy, summary.json.")
+    explain.add_argument("images", nargs="+", metavar="IMAGE")
+    _model_options(explain)
+    explain.add_argument("--target", type=int, help="class to explain (default: predicted)")
+    explain.add_argument("--out", default="neuromask-out", help="output folder")
+
+    compare = command("compare", "NeuroMask against every tf-keras-vis method and RISE.")
+    compare.add_argument("images", nargs="+", metavar="IMAGE")
+    _model_options(compare)
+    compare.add_argument("--target", type=int)
+    compare.add_argument("--methods", help="comma-separated subset (default: all)")
+    compare.add_argument("--out", default="neuromask-compare")
+
+    export = command("export", "Export the explainer as a TF Serving SavedModel.")
+    _model_options(export)
+    export.add_argument("--out", required=True, help="the model base path")
+    export.add_argument("--version", type=int, help="default: the next free version")
+    export.add_argument("--overwrite", action="store_true")
+
+    demo = command("demo", "Offline demo on the generated benchmark and its small CNN.")
+    demo.add_argument("--out", default="neuromask-demo")
+    demo.add_argument("--images", type=int, default=8, help="images to explain")
+
+    bench = command("bench", "Speed benchmark: explainer step vs the model's own cost.")
+    bench.add_argument("--quick", action="store_true")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER,
+                       help="passed to scripts/bench.py's options")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Runs the command line; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("neuromask: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
+        if args.debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"neuromask: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "explain":
+        from keras_neuromask.cli_explain import run_explain
+        return run_explain(args)
+    if args.command == "compare":
+        from keras_neuromask.cli_explain import run_compare
+        return run_compare(args)
+    if args.command == "export":
+        from keras_neuromask.cli_explain import run_export
+        return run_export(args)
+    if args.command == "demo":
+        from keras_neuromask.demo import run_demo
+        return run_demo(args.out, images=args.images)
+    from keras_neuromask.bench import main as bench_main
+    return bench_main((["--quick"] if args.quick else []) + args.bench_args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The ``explain``, ``compare`` and ``export`` commands: files in, files out.
+
+Images are explained in batches; each batch's files are written as soon as it is done, and
+``summary.json`` is rewritten (atomically) after every batch, so an interrupted or failing
+run keeps everything already finished.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_neuromask.image_io import load_image
+from keras_neuromask.model_io import load_classifier
+from keras_neuromask.outputs import (
+    ImageSummary,
+    plan_outputs,
+    write_mask_npy,
+    write_mask_png,
+    write_summary_json,
+)
+
+_SUFFIXES = (".overlay.png", ".mask.png", ".mask.npy")
+_SCALES = {"0-255": (1.0, 0.0), "0-1": (1.0 / 255.0, 0.0), "-1-1": (1.0 / 127.5, -1.0)}
+
+
+class StepProgress(keras.callbacks.Callback):
+    """One progress bar across all images and steps of a run."""
+
+    def __init__(self, total_steps: int, verbose: bool = True):
+        super().__init__()
+        self.bar = keras.utils.Progbar(total_steps, unit_name="step",
+                                       verbose=1 if verbose else 0)
+        self.done = 0
+        self.batch_images = 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.done += self.params["steps"] * self.batch_images  # Keras: steps per epoch
+        self.bar.update(self.done, values=[("p_target", float(
+            (logs or {}).get("target_probability", 0.0)))])
+
+
+def loaded_model(args):
+    """The classifier named on the command line and its pixel preprocessing.
+
+    Images are masked in pixel space ([0, 255]); the preprocessing after masking is the
+    model's own (``keras.applications``) or the rescaling of ``--input-range``.
+    """
+    loaded = load_classifier(args.model, weights=args.weights, unsafe=args.unsafe,
+                             input_size=tuple(args.size) if args.size else None)
+    preprocess = loaded.preprocess
+    if preprocess is None and args.input_range != "0-255":
+        scale, offset = _SCALES[args.input_range]
+
+        def preprocess(pixels):
+            return pixels * scale + offset
+
+    return loaded, preprocess
+
+
+def _explainer(args, loaded, preprocess):
+    from keras_neuromask import NeuroMask
+
+    return NeuroMask(loaded.model, preset=args.preset, steps=args.steps, seed=args.seed,
+                     preprocess=preprocess, batch_size=args.batch_size)
+
+
+def run_explain(args) -> int:
+    """Explains every image; returns 0, or 1 when some images failed (the rest is written)."""
+    loaded, preprocess = loaded_model(args)
+    explainer = _explainer(args, loaded, preprocess)
+    steps = explainer.settings["steps"]
+    plans = plan_outputs(args.out, args.images, _SUFFIXES, reserved=("summary.json",))
+    summary_path = plans[0][_SUFFIXES[0]].parent / "summary.json"
+    progress = StepProgress(len(args.images) * steps, verbose=sys.stderr.isatty())
+    run = {"model": loaded.name, "preset": args.preset, "steps": steps, "seed": args.seed,
+           "target": args.target}
+    records, failures = [], []
+    for first in range(0, len(args.images), args.batch_size):
+        paths = args.images[first:first + args.batch_size]
+        images, kept = [], []
+        for index, path in enumerate(paths, start=first):
+            try:
+                images.append(load_image(path, loaded.input_size, loaded.channels))
+                kept.append(index)
+            except ValueError as error:
+                failures.append({"input_path": str(path), "error": str(error)})
+                print(f"neuromask: skipped {path}: {error}", file=sys.stderr)
+        if not images:
+            continue
+        start = time.perf_counter()
+        progress.batch_images = len(images)
+        result = explainer.explain(np.stack([image.array for image in images]),
+                                   targets=args.target, callbacks=[progress])
+        seconds = (time.perf_counter() - start) / len(images)
+        for row, (index, image) in enumerate(zip(kept, images)):
+            records.append(_write_one(image, plans[index], result, row, seconds))
+        write_summary_json(records, summary_path, run={**run, "failed": failures})
+    if not records:
+        write_summary_json([], summary_path, run={**run, "failed": failures})
+    print(f"\nwrote {len(records)} explanation(s) to {summary_path.parent} "
+          f"(summary: {summary_path})")
+    return 1 if failures else 0
+
+
+def _write_one(image, plan, result, row, seconds) -> ImageSummary:
+    from keras_neuromask.visualize import save_overlay_png
+
+    mask = result.masks[row]
+    save_overlay_png(image.original, mask, plan[".overlay.png"])
+    write_mask_png(mask, plan[".mask.png"])
+    write_mask_npy(mask, plan[".mask.npy"])
+    return ImageSummary(
+        input_path=str(image.path), target=int(result.targets[row]),
+        original_probability=float(result.original_probability[row]),
+        masked_probability=float(result.masked_probability[row]),
+        mask_area=float(mask.mean()), steps=int(result.steps[row]), seconds=float(seconds),
+        outputs={"overlay": str(plan[".overlay.png"]), "mask_png": str(plan[".mask.png"]),
+                 "mask_npy": str(plan[".mask.npy"])})
+
+
+def run_export(args) -> int:
+    """Exports the explainer in TF Serving's layout and prints the version folder."""
+    from keras_neuromask.export import export_saved_model
+
+    loaded, preprocess = loaded_model(args)
+    explainer = _explainer(args, loaded, preprocess)
+    path = export_saved_model(explainer, args.out, args.version,
+                              image_shape=(*loaded.input_size, loaded.channels),
+                              overwrite=args.overwrite)
+    print(f"exported {loaded.name} ({args.preset}, {explainer.settings['steps']} steps) "
+          f"to {path}")
+    return 0
+
+
+def run_compare(args) -> int:
+    """NeuroMask against every tf-keras-vis method: grid PNG and metrics table."""
+    from keras_neuromask.report import compare_images
+
+    loaded, preprocess = loaded_model(args)
+    images = [load_image(path, loaded.input_size, loaded.channels) for path in args.images]
+    methods = args.methods.split(",") if args.methods else None
+    written = compare_images(loaded.model, np.stack([image.array for image in images]),
+                             args.out, targets=args.target, preprocess=preprocess,
+                             methods=methods, neuromask_options=dict(
+                                 preset=args.preset, steps=args.steps, seed=args.seed))
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    return 0

@@ -1,0 +1,97 @@
+"""The `neuromask` command line, driven as a subprocess on generated files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import oracle_classifier, oracle_images
+from PIL import Image
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def neuromask(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "keras_neuromask", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=ENV, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    oracle_classifier().save(folder / "oracle.keras")
+    for i, image in enumerate(oracle_images(3)):
+        Image.fromarray((image * 255).astype(np.uint8)).resize((64, 64), Image.NEAREST).save(
+            folder / f"img{i}.png")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG not really")
+    return folder
+
+
+def test_explain_writes_overlays_masks_and_a_summary(workdir):
+    done = neuromask("explain", "img0.png", "img1.png", "--model", "oracle.keras",
+                     "--input-range", "0-1", "--steps", "60", "--out", "out", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    out = workdir / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["target"] for r in summary["images"]] == [0, 1]
+    for record in summary["images"]:
+        assert set(record) >= {"input_path", "target", "original_probability",
+                               "masked_probability", "mask_area", "steps", "seconds"}
+        assert 0 <= record["mask_area"] <= 1 and record["steps"] == 60
+        assert record["original_probability"] > 0.5
+    overlay = Image.open(out / "img0.overlay.png")
+    assert overlay.size == (64, 64) and overlay.mode == "RGB"  # the image's own size
+    mask_png = np.asarray(Image.open(out / "img0.mask.png"))
+    assert mask_png.shape == (32, 32) and mask_png.dtype == np.uint8
+    mask = np.load(out / "img0.mask.npy")
+    assert mask.shape == (32, 32) and 0 <= mask.min() and mask.max() <= 1
+    assert mask[8:16, 16:24].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
+
+
+def test_a_failing_image_keeps_the_others_and_exits_non_zero(workdir):
+    done = neuromask("explain", "img0.png", "corrupt.png", "missing.png", "img2.png",
+                     "--model", "oracle.keras", "--steps", "5", "--out", "partial",
+                     cwd=workdir)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "corrupt.png" in done.stderr
+    summary = json.loads((workdir / "partial" / "summary.json").read_text())
+    assert [os.path.basename(r["input_path"]) for r in summary["images"]] == ["img0.png",
+                                                                             "img2.png"]
+    assert len(summary["run"]["failed"]) == 2
+    assert (workdir / "partial" / "img2.mask.npy").exists()
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["explain", "img0.png", "--model", "nothere.keras"], "nothere.keras"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--target", "7"], "targets"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--steps", "0"], "steps"),
+])
+def test_user_mistakes_end_in_one_line_and_exit_code_two(workdir, args, expected):
+    done = neuromask(*args, cwd=workdir)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("neuromask:")]
+    assert len(error_lines) == 1 and expected in error_lines[0]
+
+
+def test_debug_shows_the_traceback(workdir):
+    done = neuromask("--debug", "explain", "img0.png", "--model", "nothere.keras", cwd=workdir)
+    assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+def test_export_writes_a_tf_serving_version(workdir):
+    done = neuromask("export", "--model", "oracle.keras", "--out", "models", "--steps", "5",
+                     cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert (workdir / "models" / "1" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize("command", ["explain", "compare", "export", "demo", "bench"])
+def test_help_of_each_command_shows_an_example(command):
+    from keras_neuromask.cli import build_parser
+
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    assert "example:" in sub.format_help() and "neuromask " + command in sub.format_help()
