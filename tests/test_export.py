@@ -186,3 +186,15 @@ def test_a_classifier_without_fixed_size_needs_image_shape(tmp_path):
     path = export_saved_model(NeuroMask(model, steps=2), str(tmp_path), image_shape=(8, 8, 3))
     out = tf.saved_model.load(path).signatures["serving_default"](images=tf.zeros((1, 8, 8, 3)))
     assert out["masks"].shape == (1, 8, 8)
+
+
+def test_the_served_graph_writes_no_variable_and_draws_no_stateful_randomness(exported):
+    _, path = exported
+    graph = tf.saved_model.load(path).signatures["serving_default"].graph
+    ops = {op.type for op in graph.get_operations()}
+    for function in graph.as_graph_def().library.function:
+        ops |= {node.op for node in function.node_def}
+    assert "While" in ops or "StatelessWhile" in ops
+    risky = {op for op in ops if op.startswith(("Assign", "Random", "Stateful"))
+             and op not in ("StatefulPartitionedCall",)}
+    assert not risky, risky
