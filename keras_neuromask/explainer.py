@@ -8,6 +8,7 @@ References:
 from __future__ import annotations
 
 import time
+import warnings
 from typing import NamedTuple
 
 import keras
@@ -260,6 +261,7 @@ class NeuroMask(keras.Model):
         start = time.perf_counter()
         batch, _ = inputs.as_image_batch(images)
         inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
+        self._warn_on_value_range(batch)
         size = _check_int("batch_size", batch_size or self.batch_size, minimum=1)
         all_targets, original = self._targets_and_probability(batch, targets)
         masks, masked, steps_taken = [], [], []
@@ -288,6 +290,15 @@ class NeuroMask(keras.Model):
         return masks.numpy()[..., 0].astype(np.float32)
 
     # -------------------------------------------------------------------- internals
+    def _warn_on_value_range(self, batch: np.ndarray) -> None:
+        """The paper presets were tuned on images in [0, 1]; say so when pixels are not."""
+        if self.preset.startswith("paper") and (batch.min() < 0 or batch.max() > 1):
+            warnings.warn(
+                f"The {self.preset!r} preset reproduces the reference code, whose images are "
+                f"in [0, 1]; these range over [{batch.min():.3g}, {batch.max():.3g}]. Scale "
+                "them and move the scaling into `preprocess=` to match the paper.",
+                UserWarning, stacklevel=3)
+
     def _targets_and_probability(self, batch: np.ndarray, targets):
         """Targets (argmax when ``None``) and their probability on the unmasked images."""
         outputs = self._predict(batch)
