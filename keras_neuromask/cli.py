@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command("demo", "Offline demo on the generated benchmark and its small CNN.")
     demo.add_argument("--out", default="neuromask-demo")
     demo.add_argument("--images", type=int, default=8, help="images to explain")
+    demo.add_argument("--steps", type=int, help="optimisation steps (default: preset's)")
 
     bench = command("bench", "Speed benchmark: explainer step vs the model's own cost.")
     bench.add_argument("--quick", action="store_true")
@@ -122,7 +123,7 @@ def _dispatch(args) -> int:
         return run_export(args)
     if args.command == "demo":
         from keras_neuromask.demo import run_demo
-        return run_demo(args.out, images=args.images)
+        return run_demo(args.out, images=args.images, steps=args.steps)
     from keras_neuromask.bench import main as bench_main
     return bench_main((["--quick"] if args.quick else []) + args.bench_args)
 

@@ -298,3 +298,43 @@ def _array(value: Any, dtype: type, name: str, *, rank: int) -> np.ndarray:
     if array.ndim != rank:
         raise ValueError(f"Expected {name!r} of rank {rank}. Received: shape {array.shape}")
     return array
+
+
+def answer_locally(signatures, body: dict | str | bytes) -> dict:
+    """Answers a predict request body from a loaded SavedModel, the way TF Serving would.
+
+    For trying an export without a server: decodes the row (``"instances"``) or columnar
+    (``"inputs"``) body, calls the signature, and encodes the outputs in the same format
+    (a signature with one output loses its name, as in TF Serving).
+
+    Args:
+        signatures: ``tf.saved_model.load(path).signatures``.
+        body: the request, as :func:`predict_request` builds it.
+
+    Returns:
+        The response body (a dict for ``json.dumps``).
+    """
+    import tensorflow as tf
+
+    request = json.loads(body) if isinstance(body, (str, bytes, bytearray)) else dict(body)
+    name = request.get("signature_name", SIGNATURE_EXPLAIN)
+    if name not in signatures:
+        return {"error": f"Serving signature name: \"{name}\" not found in signature def"}
+    if "instances" in request:
+        rows = request["instances"]
+        columns = ({key: [row[key] for row in rows] for key in rows[0]}
+                   if rows and isinstance(rows[0], dict) else {"images": rows})
+    else:
+        inputs = request["inputs"]
+        columns = inputs if isinstance(inputs, dict) else {"images": inputs}
+    feed = {"images": tf.constant(np.asarray(columns["images"], np.float32))}
+    if "targets" in columns:
+        feed["targets"] = tf.constant(np.asarray(columns["targets"], np.int64))
+    outputs = {key: value.numpy().tolist() for key, value in signatures[name](**feed).items()}
+    if "instances" in request:
+        count = len(next(iter(outputs.values())))
+        if len(outputs) == 1:
+            return {"predictions": next(iter(outputs.values()))}
+        return {"predictions": [{key: value[i] for key, value in outputs.items()}
+                                for i in range(count)]}
+    return {"outputs": next(iter(outputs.values())) if len(outputs) == 1 else outputs}

@@ -95,3 +95,21 @@ def test_help_of_each_command_shows_an_example(command):
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]
     assert "example:" in sub.format_help() and "neuromask " + command in sub.format_help()
+
+
+def test_demo_explains_compares_exports_and_answers_a_request(tmp_path):
+    done = neuromask("demo", "--out", tmp_path / "demo", "--images", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    demo = tmp_path / "demo"
+    summary = json.loads((demo / "explanations" / "summary.json").read_text())
+    assert len(summary["images"]) == 3
+    table = (demo / "comparison" / "comparison.md").read_text()
+    for method in ("neuromask", "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam",
+                   "layercam", "rise"):
+        assert f"| {method} |" in table
+    assert (demo / "comparison" / "comparison.png").exists()
+    assert (demo / "served_model" / "1" / "saved_model.pb").exists()
+    response = json.loads((demo / "served_response.json").read_text())
+    assert len(response["predictions"]) == 2 and "masks" in response["predictions"][0]
+    difference = done.stdout.split("max |mask difference| vs in-process ")[1].split(";")[0]
+    assert float(difference) <= 1e-4

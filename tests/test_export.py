@@ -198,3 +198,20 @@ def test_the_served_graph_writes_no_variable_and_draws_no_stateful_randomness(ex
     risky = {op for op in ops if op.startswith(("Assign", "Random", "Stateful"))
              and op not in ("StatefulPartitionedCall",)}
     assert not risky, risky
+
+
+@pytest.mark.parametrize("layout", ["instances", "inputs"])
+def test_a_rest_request_answered_from_the_export_parses_to_the_masks(exported, layout):
+    from keras_neuromask import serving
+
+    explainer, path = exported
+    images = oracle_images(2)
+    body = json.loads(json.dumps(serving.predict_request(images, format=layout)))
+    response = serving.answer_locally(tf.saved_model.load(path).signatures, body)
+    parsed = serving.parse_predict_response(json.dumps(response))
+    assert np.abs(parsed.masks - explainer.explain(images).masks).max() <= 1e-4
+    np.testing.assert_array_equal(parsed.target, [0, 1])
+    probabilities = serving.parse_probabilities(serving.answer_locally(
+        tf.saved_model.load(path).signatures,
+        serving.predict_request(images, signature_name="predict", format=layout)))
+    np.testing.assert_array_equal(probabilities.argmax(1), [0, 1])

@@ -1,0 +1,144 @@
+"""Side-by-side evaluation of explanation methods: one table of scores and one picture.
+
+Scores per method (means over the images): pointing game and energy (when ground-truth
+object masks are known), deletion and insertion AUC (RISE protocol), mask area, seconds
+per image. Maps are each method's own, normalised per image to [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from keras_neuromask import fidelity, metrics
+from keras_neuromask.compare import get_method
+
+
+class MethodScores(NamedTuple):
+    """One row of the comparison table (means over the images)."""
+
+    method: str
+    pointing: float  # NaN without object masks
+    energy: float  # NaN without object masks
+    deletion: float  # lower is better
+    insertion: float  # higher is better
+    area: float  # mean of the map
+    seconds_per_image: float
+
+
+def default_methods(neuromask_options=None, paper_presets=("paper-cifar",)) -> dict:
+    """NeuroMask (default and paper presets), every tf-keras-vis method, and RISE."""
+    options = dict(neuromask_options or {})
+    methods = {"neuromask": get_method("neuromask", **options)}
+    for preset in paper_presets:
+        paper = {k: v for k, v in options.items() if k not in ("preset", "steps")}
+        methods[f"neuromask ({preset})"] = get_method("neuromask", preset=preset, **paper)
+    for name in ("saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "layercam",
+                 "rise"):
+        methods[name] = get_method(name)
+    return methods
+
+
+def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
+             preprocess=None, fidelity_steps: int = 33, progress=print):
+    """Runs every method on the images and scores its maps.
+
+    Args:
+        model: the classifier (logits or probabilities).
+        images: ``(N, H, W, C)`` as the model (after ``preprocess``) takes them.
+        methods: name -> method object of :mod:`keras_neuromask.compare` (built with the
+            same ``preprocess``).
+        targets: classes to explain (None: the predicted ones).
+        object_masks: ``(N, H, W)`` ground truth, or None.
+        preprocess: applied before the model in the fidelity metrics.
+        fidelity_steps: points of the deletion and insertion curves.
+        progress: called with a line per method (None: silent).
+
+    Returns:
+        ``(rows, maps)``: a list of :class:`MethodScores` and name -> maps ``(N, H, W)``.
+    """
+    rows, all_maps = [], {}
+    for name, method in methods.items():
+        result = method(model, images, targets)
+        maps = result.maps
+        all_maps[name] = maps
+        deletion = fidelity.deletion_auc(model, images, maps, targets, steps=fidelity_steps,
+                                         preprocess=preprocess).auc
+        insertion = fidelity.insertion_auc(model, images, maps, targets,
+                                           steps=fidelity_steps, preprocess=preprocess).auc
+        if object_masks is not None:
+            pointing = float(metrics.pointing_game(maps, object_masks).mean())
+            energy = float(metrics.energy(maps, object_masks).mean())
+        else:
+            pointing = energy = float("nan")
+        rows.append(MethodScores(name, pointing, energy, float(deletion.mean()),
+                                 float(insertion.mean()), float(metrics.mask_area(maps).mean()),
+                                 float(result.seconds_per_image)))
+        if progress is not None:
+            progress(f"{name}: {rows[-1]}")
+    return rows, all_maps
+
+
+def markdown_table(rows) -> str:
+    """The rows as a markdown table (↑ higher is better, ↓ lower is better)."""
+    lines = ["| method | pointing ↑ | energy ↑ | deletion AUC ↓ | insertion AUC ↑ | area "
+             "| seconds / image |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        cells = [f"{value:.3f}" if not np.isnan(value) else "–"
+                 for value in (row.pointing, row.energy, row.deletion, row.insertion,
+                               row.area)]
+        lines.append(f"| {row.method} | {' | '.join(cells)} | {row.seconds_per_image:.3f} |")
+    return "\n".join(lines)
+
+
+def display_images(images) -> np.ndarray:
+    """uint8 RGB copies of images in [0, 1] or [0, 255], for pictures."""
+    images = np.asarray(images, np.float32)
+    scale = 255.0 if images.max() <= 1.0 else 1.0
+    pixels = np.clip(images * scale, 0, 255).astype(np.uint8)
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+
+
+def write_report(out_dir, rows, maps: dict, images, *, grid_rows: int = 6,
+                 titles=None, extra: dict | None = None) -> dict:
+    """Writes ``comparison.md`` (table), ``comparison.json`` and ``comparison.png`` (grid)."""
+    from keras_neuromask.visualize import comparison_grid
+
+    os.makedirs(out_dir, exist_ok=True)
+    table_path = os.path.join(out_dir, "comparison.md")
+    with open(table_path, "w", encoding="utf-8") as file:
+        file.write(markdown_table(rows) + "\n")
+    json_path = os.path.join(out_dir, "comparison.json")
+    with open(json_path, "w", encoding="utf-8") as file:
+        json.dump({"rows": [row._asdict() for row in rows], **(extra or {})}, file, indent=2)
+    shown = slice(0, min(grid_rows, len(images)))
+    grid_path = comparison_grid(display_images(images[shown]),
+                                {name: m[shown] for name, m in maps.items()},
+                                os.path.join(out_dir, "comparison.png"),
+                                titles=None if titles is None else list(titles)[shown],
+                                cell_size=96)
+    return {"table": table_path, "json": json_path, "grid": str(grid_path)}
+
+
+def compare_images(model, images, out_dir, *, targets=None, preprocess=None, methods=None,
+                   neuromask_options=None) -> dict:
+    """The ``neuromask compare`` job: every method on a user's images; returns the files.
+
+    ``methods`` is a list of names of :func:`default_methods` (None: all of them).
+    """
+    options = {k: v for k, v in (neuromask_options or {}).items() if v is not None}
+    chosen = default_methods({**options, "preprocess": preprocess}, paper_presets=())
+    if preprocess is not None:
+        chosen.update({name: get_method(name, preprocess=preprocess) for name in chosen
+                       if name != "neuromask"})
+    if methods:
+        unknown = sorted(set(methods) - set(chosen))
+        if unknown:
+            raise ValueError(f"Expected methods among {sorted(chosen)}. Received: {unknown}")
+        chosen = {name: chosen[name] for name in methods}
+    rows, maps = evaluate(model, images, chosen, targets=targets, preprocess=preprocess,
+                          progress=None)
+    return write_report(out_dir, rows, maps, images)

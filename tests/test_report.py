@@ -1,0 +1,37 @@
+"""The comparison report: every method scored the same way, files written."""
+
+import json
+
+import numpy as np
+from conftest import oracle_classifier, oracle_images, oracle_object
+
+from keras_neuromask.compare import get_method
+from keras_neuromask.report import evaluate, markdown_table, write_report
+
+
+def test_evaluate_scores_each_method_and_neuromask_finds_the_oracle_patch(tmp_path):
+    model, images = oracle_classifier(), oracle_images(3)
+    objects = np.repeat(oracle_object()[None], 3, axis=0)
+    methods = {"neuromask": get_method("neuromask", steps=150),
+               "saliency": get_method("saliency")}
+    rows, maps = evaluate(model, images, methods, object_masks=objects, progress=None,
+                          fidelity_steps=9)
+    assert [row.method for row in rows] == ["neuromask", "saliency"]
+    neuromask = rows[0]
+    assert neuromask.pointing == 1.0 and neuromask.energy > 0.85
+    for row in rows:
+        assert 0 <= row.deletion <= 1 and 0 <= row.insertion <= 1 and row.seconds_per_image > 0
+    assert maps["neuromask"].shape == (3, 32, 32)
+    table = markdown_table(rows)
+    assert table.count("\n") == 3 and "| neuromask |" in table
+    written = write_report(tmp_path, rows, maps, images, titles=["a", "b", "c"])
+    assert json.loads(open(written["json"]).read())["rows"][0]["method"] == "neuromask"
+    from PIL import Image
+    assert Image.open(written["grid"]).size == (3 * 96, 3 * 96)
+
+
+def test_rows_without_ground_truth_show_a_dash():
+    model, images = oracle_classifier(), oracle_images(2)
+    rows, _ = evaluate(model, images, {"saliency": get_method("saliency")}, progress=None,
+                       fidelity_steps=5)
+    assert np.isnan(rows[0].pointing) and "–" in markdown_table(rows)
