@@ -28,3 +28,11 @@ def test_get_preset_returns_a_copy_and_refuses_unknown_names():
     assert PRESETS["default"]["steps"] > 0
     with pytest.raises(ValueError, match="Expected preset"):
         get_preset("paper")
+
+
+def test_default_preset_is_the_tuned_one():
+    assert PRESETS["default"] == dict(
+        init="constant", init_value=0.0, param_limit=10.0, temperature=0.5,
+        preservation_weight=1.0, sparsity_weight=1.0, sparsity="mask_l1",
+        smoothness_weight=1.0, smoothness="total_variation", optimizer="adam",
+        learning_rate=0.2, steps=300, baseline="mean", mask_grid=None)
