@@ -66,6 +66,7 @@ class Method:
     def __call__(self, model, images, targets=None) -> MethodResult:
         """Explains ``targets`` (None: the predicted class) of ``images`` (N, H, W, C)."""
         batch, _ = inputs.as_image_batch(images)
+        inputs.check_image_shape(batch, model, self.preprocess is not None)
         start = time.perf_counter()
         maps = self.explain_batch(model, batch, targets)
         seconds = time.perf_counter() - start

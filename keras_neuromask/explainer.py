@@ -7,6 +7,7 @@ References:
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import NamedTuple
@@ -104,6 +105,13 @@ class NeuroMask(keras.Model):
         self.settings = _resolve_settings(preset, self._overrides)
         self.seed = _check_int("seed", seed, minimum=0)
         self.batch_size = _check_int("batch_size", batch_size, minimum=1)
+        if preprocess is not None and not callable(preprocess):
+            raise TypeError(f"Expected preprocess to be None or callable. Received: "
+                            f"{preprocess!r}")
+        if blur_sigma is not None and (isinstance(blur_sigma, bool) or not isinstance(
+                blur_sigma, (int, float)) or not math.isfinite(blur_sigma) or blur_sigma <= 0):
+            raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
+                             f"Received: {blur_sigma!r}")
         self.preprocess = preprocess
         self.jit_compile = bool(jit_compile)
         if classifier_output not in ("auto", "logits", "probabilities"):
@@ -236,6 +244,7 @@ class NeuroMask(keras.Model):
                             f" and verbose. Received: {sorted(kwargs)}")
         batch, _ = inputs.as_image_batch(images)
         inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
+        self._warn_on_value_range(batch)
         batch_targets, _ = self._targets_and_probability(batch, targets)
         return self._fit_batch(batch, batch_targets, 0, steps, steps_per_epoch, callbacks,
                                verbose)
@@ -262,7 +271,8 @@ class NeuroMask(keras.Model):
         batch, _ = inputs.as_image_batch(images)
         inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
         self._warn_on_value_range(batch)
-        size = _check_int("batch_size", batch_size or self.batch_size, minimum=1)
+        size = _check_int("batch_size", self.batch_size if batch_size is None else batch_size,
+                          minimum=1)
         all_targets, original = self._targets_and_probability(batch, targets)
         masks, masked, steps_taken = [], [], []
         for first in range(0, len(batch), size):
@@ -270,13 +280,14 @@ class NeuroMask(keras.Model):
             history = self._fit_batch(batch[chunk], all_targets[chunk], first, steps, None,
                                       callbacks, verbose)
             masks.append(self.current_masks())
-            bad = np.flatnonzero(~np.isfinite(masks[-1]).all(axis=(1, 2)))
+            masked.append(self._masked_probability(batch[chunk], all_targets[chunk]))
+            bad = np.flatnonzero(~np.isfinite(masks[-1]).all(axis=(1, 2))
+                                 | ~np.isfinite(masked[-1]))
             if bad.size:
                 raise FloatingPointError(
                     "Expected a finite loss. Received: NaN or Inf during the optimisation of "
                     f"image(s) {(bad + first).tolist()} (check the classifier's outputs on "
                     "masked images, the learning rate and the loss weights)")
-            masked.append(self._masked_probability(batch[chunk], all_targets[chunk]))
             taken = len(history.epoch) * self._compiled_for[1]
             steps_taken.append(np.full(len(masks[-1]), taken, np.int64))
         return Explanation(np.concatenate(masks), all_targets, original, np.concatenate(masked),
@@ -301,7 +312,15 @@ class NeuroMask(keras.Model):
 
     def _targets_and_probability(self, batch: np.ndarray, targets):
         """Targets (argmax when ``None``) and their probability on the unmasked images."""
-        outputs = self._predict(batch)
+        try:
+            outputs = self._predict(batch)
+        except (ValueError, tf.errors.InvalidArgumentError) as error:
+            if self.preprocess is None or str(error).startswith("Expected"):
+                raise
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ValueError("Expected images the classifier accepts after preprocess. "
+                             f"Received: shape {batch.shape} ({type(error).__name__}: "
+                             f"{first})") from error
         if self._from_logits is None:
             self._from_logits = not _looks_like_probabilities(self._classifier, outputs)
         checked = inputs.as_targets(targets, len(batch), outputs.shape[-1])
@@ -323,7 +342,8 @@ class NeuroMask(keras.Model):
 
     def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
                    verbose):
-        steps = _check_int("steps", steps or self.settings["steps"], minimum=1)
+        steps = _check_int("steps", self.settings["steps"] if steps is None else steps,
+                           minimum=1)
         per_epoch = _steps_per_epoch(steps, steps_per_epoch)
         self._prepare(batch.shape, per_epoch)
         count, height, width = batch.shape[:3]
@@ -389,23 +409,47 @@ def _resolve_settings(preset: str, overrides: dict) -> dict:
         raise ValueError(f"Expected optimizer in ('adam', 'rmsprop'). Received: "
                          f"{settings['optimizer']!r}")
     for key in ("temperature", "learning_rate", "param_limit"):
-        if not (isinstance(settings[key], (int, float)) and settings[key] > 0):
-            raise ValueError(f"Expected {key} > 0. Received: {settings[key]!r}")
+        value = settings[key]
+        if not (_is_number(value) and math.isfinite(value) and np.float32(value) > 0):
+            raise ValueError(f"Expected {key} to be a finite number > 0. Received: {value!r}")
+        settings[key] = float(value)
     for key in ("preservation_weight", "sparsity_weight", "smoothness_weight"):
-        if not (isinstance(settings[key], (int, float)) and settings[key] >= 0):
-            raise ValueError(f"Expected {key} >= 0. Received: {settings[key]!r}")
+        value = settings[key]
+        if not (_is_number(value) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"Expected {key} to be a finite number >= 0. Received: {value!r}")
+        settings[key] = float(value)
     settings["steps"] = _check_int("steps", settings["steps"], minimum=1)
     if isinstance(settings["baseline"], str) and settings["baseline"] not in masking.BASELINES:
         raise ValueError(f"Expected baseline in {masking.BASELINES} or an image. Received: "
                          f"{settings['baseline']!r}")
+    baseline = settings["baseline"]
+    if baseline is not None and not isinstance(baseline, str):
+        try:
+            values = np.asarray(baseline, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or not np.isfinite(values).all():
+            raise ValueError("Expected baseline to be a name or an image of finite numbers. "
+                             f"Received: {type(baseline).__name__}")
     grid = settings["mask_grid"]
     if grid is not None:
-        grid = (grid, grid) if isinstance(grid, int) else tuple(grid)
-        if len(grid) != 2 or not all(isinstance(g, int) and g >= 1 for g in grid):
+        if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+            grid = (grid, grid)
+        elif isinstance(grid, (tuple, list)):
+            grid = tuple(grid)
+        else:
+            grid = ()
+        if len(grid) != 2 or not all(isinstance(g, (int, np.integer))
+                                     and not isinstance(g, bool) and g >= 1 for g in grid):
             raise ValueError(f"Expected mask_grid as None, an int or (rows, cols) of positive "
                              f"ints. Received: {settings['mask_grid']!r}")
         settings["mask_grid"] = grid
     return settings
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
 
 
 def _check_int(name: str, value, *, minimum: int) -> int:

@@ -43,11 +43,12 @@ def make_explain_function(explainer, image_shape):
     rule, rate, steps = settings["optimizer"], settings["learning_rate"], settings["steps"]
 
     def explain(images, targets):
-        images = tf.convert_to_tensor(images, tf.float32)
+        images = checked_images(images, image_shape)
         targets = tf.cast(targets, tf.int64)
         from_logits = explainer._from_logits
-        original = losses.target_probability(explainer.classify(images), targets,
-                                             from_logits=from_logits)
+        outputs = explainer.classify(images)
+        targets = checked_targets(targets, tf.shape(images)[0], tf.shape(outputs)[-1])
+        original = losses.target_probability(outputs, targets, from_logits=from_logits)
         baseline = explainer.baseline_for(images)
         params = explainer.initial_params(tf.shape(images)[0], height, width)
 
@@ -72,6 +73,40 @@ def make_explain_function(explainer, image_shape):
     return explain
 
 
+def checked_images(images, image_shape):
+    """``images`` once the graph has checked them: shape ``[N > 0, H, W, C]``, all finite.
+
+    The checks run before the classifier (a rank-3 request would otherwise abort the
+    process inside a convolution) and fail with ``InvalidArgumentError`` "Expected ...".
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    shape = tf.shape(images)
+    padded = tf.concat([shape, tf.zeros([4], tf.int32)], 0)
+    fits = tf.logical_and(tf.equal(tf.size(shape), 4),
+                          tf.reduce_all(tf.equal(padded[1:4], list(image_shape))))
+    expected = ", ".join(str(d) for d in image_shape)
+    with tf.control_dependencies([
+            tf.debugging.Assert(fits, [f"Expected images of shape [N, {expected}]. Received:",
+                                       shape]),
+            tf.debugging.Assert(padded[0] > 0, ["Expected at least one image. Received: 0"])]):
+        images = tf.identity(images)
+    images = tf.debugging.assert_all_finite(
+        images, "Expected finite pixel values. Received: NaN or Inf")
+    return tf.ensure_shape(images, [None, *image_shape])
+
+
+def checked_targets(targets, count, classes):
+    """``targets`` once checked: one per image, each in ``[0, classes)``."""
+    classes = tf.cast(classes, tf.int64)
+    with tf.control_dependencies([
+            tf.debugging.Assert(tf.equal(tf.size(targets), count),
+                                ["Expected one target per image. Received:",
+                                 tf.size(targets), "targets for", count, "images"]),
+            tf.debugging.Assert(tf.reduce_all((targets >= 0) & (targets < classes)),
+                                ["Expected targets in [0, classes). Received:", targets])]):
+        return tf.identity(targets)
+
+
 def export_saved_model(explainer, export_dir: str, version: int | None = None, *,
                        image_shape=None, overwrite: bool = False) -> str:
     """Writes the explainer as ``<export_dir>/<version>/`` in TF Serving's layout.
@@ -94,8 +129,18 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
         >>> export_saved_model(NeuroMask(classifier, steps=200), "models/neuromask")
         'models/neuromask/1'
     """
+    from keras_neuromask.explainer import NeuroMask
+
+    if not isinstance(explainer, NeuroMask):
+        raise TypeError(f"Expected a NeuroMask explainer. Received: {type(explainer).__name__}")
+    if not isinstance(export_dir, (str, os.PathLike)):
+        raise TypeError(f"Expected export_dir as a str or os.PathLike. Received: "
+                        f"{export_dir!r}")
     image_shape = _image_shape(explainer, image_shape)
     export_dir = os.fspath(export_dir)
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise ValueError(f"Expected export_dir to be a folder. Received: {export_dir!r} "
+                         "(a file)")
     version = _next_version(export_dir) if version is None else version
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"Expected version to be a positive int. Received: {version!r}")
@@ -124,10 +169,11 @@ def _archive(explainer, image_shape):
     targets_spec = tf.TensorSpec([None], tf.int64, name="targets")
 
     def explain_predicted(images):
+        images = checked_images(images, image_shape)
         return explain(images, tf.argmax(explainer.classify(images), axis=-1))
 
     def predict(images):
-        outputs = explainer.classify(images)
+        outputs = explainer.classify(checked_images(images, image_shape))
         if explainer._from_logits:
             outputs = tf.nn.softmax(outputs, axis=-1)
         return {"probabilities": outputs}
@@ -152,6 +198,11 @@ def _image_shape(explainer, image_shape):
     if len(image_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in image_shape):
         raise ValueError(f"Expected image_shape as (H, W, C) positive ints. Received: "
                          f"{image_shape!r}")
+    inputs = getattr(explainer.classifier, "inputs", None)
+    fixed = tuple(inputs[0].shape[1:]) if inputs and explainer.preprocess is None else ()
+    if len(fixed) == 3 and any(f is not None and f != d for f, d in zip(fixed, image_shape)):
+        raise ValueError(f"Expected image_shape to fit the classifier's input {fixed}. "
+                         f"Received: {image_shape}")
     return image_shape
 
 

@@ -17,51 +17,78 @@ def as_image_batch(images) -> tuple[np.ndarray, bool]:
     Accepts numpy arrays, tensors and nested lists, float or integer (uint8 values are cast,
     not rescaled: the classifier sees the same numbers it would see without NeuroMask).
     """
-    if isinstance(images, (tf.Tensor, tf.Variable)):
-        images = images.numpy()
-    array = np.asarray(images)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
-        raise TypeError(f"Expected images as a numeric array. Received: dtype {array.dtype}")
+    array = _as_array(images, "images")
+    if array.dtype == object or np.issubdtype(array.dtype, np.complexfloating) or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"Expected images as a real numeric array. Received: dtype "
+                        f"{array.dtype}")
     if array.ndim not in (3, 4):
         raise ValueError("Expected one image (H, W, C) or a batch (N, H, W, C). "
                          f"Received: an array of shape {array.shape}")
     single = array.ndim == 3
-    batch = np.array(array[None] if single else array, dtype=np.float32, copy=True)
-    if batch.shape[0] == 0:
+    array = array[None] if single else array
+    if array.shape[0] == 0:
         raise ValueError(f"Expected at least one image. Received: shape {array.shape}")
-    if min(batch.shape[1:3]) < 1 or batch.shape[3] < 1:
+    if min(array.shape[1:3]) < 1 or array.shape[3] < 1:
         raise ValueError(f"Expected images with non-empty height, width and channels. "
                          f"Received: shape {array.shape}")
-    if not np.all(np.isfinite(batch)):
-        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(batch))[:, 0]})
-        raise ValueError(f"Expected finite pixel values. Received: NaN or Inf in image(s) "
-                         f"{bad[:10]}")
-    return batch, single
+    _check_finite(array)
+    return np.array(array, dtype=np.float32, copy=True), single
+
+
+def _as_array(values, name: str) -> np.ndarray:
+    """``values`` as a numpy array (tensors read back); ragged nested lists refused."""
+    if isinstance(values, (tf.Tensor, tf.Variable)):
+        values = values.numpy()
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise ValueError(f"Expected {name} as an array of one shape. Received: "
+                         f"{type(values).__name__} that numpy cannot stack ({error})"
+                         ) from None
+
+
+def _check_finite(array: np.ndarray) -> None:
+    """Refuses NaN and Inf pixels, and values float32 cannot hold (they would become Inf)."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return  # integers and bools are finite and fit float32 (rounded)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(array) | (np.abs(array) > np.finfo(np.float32).max)
+    if np.any(bad):
+        images = np.flatnonzero(bad.any(axis=(1, 2, 3))).tolist()
+        raise ValueError(f"Expected finite pixel values within the float32 range. Received: "
+                         f"NaN, Inf or |value| > 3.4e38 in image(s) {images[:10]}")
 
 
 def as_targets(targets, count: int, num_classes: int | None) -> np.ndarray | None:
-    """Returns ``None`` or int64 ``(count,)`` classes, checked against ``num_classes``."""
+    """Returns ``None`` or int64 ``(count,)`` classes, checked against ``num_classes``.
+
+    Integral floats (``1.0``) are accepted as ints; the range is checked before the cast, so
+    huge values are reported as they were given, never wrapped around.
+    """
     if targets is None:
         return None
-    if isinstance(targets, (tf.Tensor, tf.Variable)):
-        targets = targets.numpy()
-    array = np.asarray(targets)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        if not (np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0)):
+    array = _as_array(targets, "targets")
+    hidden_bool = isinstance(targets, (list, tuple)) and any(
+        isinstance(t, (bool, np.bool_)) for t in targets)  # numpy would make [True, 1] ints
+    if hidden_bool or array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        with np.errstate(invalid="ignore"):
+            whole = np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0)
+        if not whole:
             raise TypeError(f"Expected targets as int class indices. Received: {targets!r}"
                             if array.size < 20 else
                             f"Expected targets as int class indices. Received: {array.dtype}")
-    array = array.astype(np.int64)
     if array.ndim == 0:
-        array = np.full((count,), int(array), np.int64)
+        array = np.full((count,), array[()], array.dtype)
     if array.shape != (count,):
         raise ValueError(f"Expected one target per image ({count}) or a single int. "
                          f"Received: targets of shape {array.shape}")
-    if np.any(array < 0) or (num_classes is not None and np.any(array >= num_classes)):
+    limit = np.iinfo(np.int64).max if num_classes is None else num_classes
+    bad = (array < 0) | (array >= limit)
+    if np.any(bad):
         raise ValueError(f"Expected targets in [0, {num_classes}). Received: "
-                         f"{array[(array < 0) | (array >= (num_classes or np.inf))][:10]}")
-    return array
+                         f"{array[bad][:10].tolist()}")
+    return array.astype(np.int64)
 
 
 def check_classifier(classifier) -> None:

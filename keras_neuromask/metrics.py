@@ -18,7 +18,11 @@ def as_maps(maps, name: str = "maps") -> np.ndarray:
     """Checks and returns maps as float64 ``(N, H, W)`` (one ``(H, W)`` map becomes N = 1)."""
     if hasattr(maps, "numpy"):
         maps = maps.numpy()
-    array = np.asarray(maps)
+    try:
+        array = np.asarray(maps)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Expected {name} as an array of one shape. Received: "
+                         f"{type(maps).__name__} ({error})") from None
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == bool
     ):

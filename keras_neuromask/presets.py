@@ -72,7 +72,7 @@ PRESETS: dict[str, dict] = {
 
 def get_preset(name: str) -> dict:
     """A copy of the preset called ``name``."""
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ValueError(f"Expected preset to be one of {sorted(PRESETS)}. "
                          f"Received: preset={name!r}")
     return dict(PRESETS[name])
