@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, help="optimisation steps (default: preset's)")
 
     bench = command("bench", "Speed benchmark: explainer step vs the model's own cost.")
-    bench.add_argument("--quick", action="store_true")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER,
-                       help="passed to scripts/bench.py's options")
+    bench.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    bench.add_argument("--models", default="cifar,mobilenet", help="cifar,mobilenet")
+    bench.add_argument("--batches", default="1,8,16")
     return parser
 
 
@@ -124,8 +124,12 @@ def _dispatch(args) -> int:
     if args.command == "demo":
         from keras_neuromask.demo import run_demo
         return run_demo(args.out, images=args.images, steps=args.steps)
-    from keras_neuromask.bench import main as bench_main
-    return bench_main((["--quick"] if args.quick else []) + args.bench_args)
+    from keras_neuromask import bench
+
+    result = bench.run(args.models.split(","), [int(b) for b in args.batches.split(",")],
+                       quick=args.quick, log=lambda line: print(line, file=sys.stderr))
+    print(bench.table(result) + "\n\n" + bench.targets_table(result))
+    return 0
 
 
 if __name__ == "__main__":

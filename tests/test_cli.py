@@ -113,3 +113,16 @@ def test_demo_explains_compares_exports_and_answers_a_request(tmp_path):
     assert len(response["predictions"]) == 2 and "masks" in response["predictions"][0]
     difference = done.stdout.split("max |mask difference| vs in-process ")[1].split(";")[0]
     assert float(difference) <= 1e-4
+
+
+def test_compare_writes_the_grid_and_the_metrics_table(workdir):
+    done = neuromask("compare", "img0.png", "img1.png", "--model", "oracle.keras",
+                     "--input-range", "0-1", "--steps", "30", "--methods",
+                     "neuromask,saliency,gradcam", "--out", "cmp", cwd=workdir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = (workdir / "cmp" / "comparison.md").read_text()
+    assert all(f"| {name} |" in table for name in ("neuromask", "saliency", "gradcam"))
+    grid = Image.open(workdir / "cmp" / "comparison.png")
+    assert grid.size == (4 * 96, 2 * 96)
+    rows = json.loads((workdir / "cmp" / "comparison.json").read_text())["rows"]
+    assert all(0 <= row["insertion"] <= 1 for row in rows)
