@@ -130,3 +130,19 @@ def check_image_shape(batch: np.ndarray, classifier, has_preprocess: bool) -> No
     if len(expected) != 3 or any(e is not None and e != r for e, r in zip(expected, received)):
         raise ValueError(f"Expected images of shape (N, {', '.join(map(str, expected))}) for "
                          f"this classifier. Received: {batch.shape}")
+
+
+def as_unit_map(values, what: str = "mask") -> np.ndarray:
+    """A float32 ``(H, W)`` copy of a map with finite values in [0, 1] (``(H, W, 1)`` too)."""
+    values = np.asarray(values)
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim != 2 or values.size == 0 or not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"Expected a numeric {what} of shape (H, W). Received: shape "
+                         f"{values.shape}, dtype {values.dtype}")
+    values = values.astype(np.float32)
+    if not np.all(np.isfinite(values)) or values.min() < 0.0 or values.max() > 1.0:
+        raise ValueError(f"Expected {what} values finite and in [0, 1]. Received: min "
+                         f"{np.nanmin(values)}, max {np.nanmax(values)}, "
+                         f"{int(np.sum(~np.isfinite(values)))} non-finite")
+    return values

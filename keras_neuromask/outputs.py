@@ -27,6 +27,8 @@ from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from keras_neuromask.inputs import as_unit_map
+
 _MAX_STEM = 100
 _SUFFIX = re.compile(r"[A-Za-z0-9._-]{0,40}")
 _WINDOWS_DEVICES = frozenset(
@@ -232,35 +234,17 @@ def atomic_write(path: PathLike, write: Callable[[object], None]) -> Path:
     return path
 
 
-def _check_mask(mask) -> np.ndarray:
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.ndim != 2 or mask.size == 0 or not np.issubdtype(mask.dtype, np.number):
-        raise ValueError(
-            f"Expected a numeric mask of shape (H, W). Received: shape {mask.shape}, "
-            f"dtype {mask.dtype}"
-        )
-    mask = mask.astype(np.float32)
-    if not np.all(np.isfinite(mask)) or mask.min() < 0.0 or mask.max() > 1.0:
-        raise ValueError(
-            f"Expected mask values finite and in [0, 1]. Received: min {np.nanmin(mask)}, "
-            f"max {np.nanmax(mask)}, {int(np.sum(~np.isfinite(mask)))} non-finite"
-        )
-    return mask
-
-
 def write_mask_png(mask, path: PathLike) -> Path:
     """Writes a mask (H, W) in [0, 1] as an 8-bit grayscale PNG, pixel = round(255 * mask)."""
     from PIL import Image
 
-    pixels = np.rint(_check_mask(mask) * 255.0).astype(np.uint8)
+    pixels = np.rint(as_unit_map(mask) * 255.0).astype(np.uint8)
     return atomic_write(path, lambda f: Image.fromarray(pixels, mode="L").save(f, format="PNG"))
 
 
 def write_mask_npy(mask, path: PathLike) -> Path:
     """Writes a mask (H, W) in [0, 1] as float32 .npy (`np.load` reads it back exactly)."""
-    values = _check_mask(mask)
+    values = as_unit_map(mask)
     return atomic_write(path, lambda f: np.save(f, values, allow_pickle=False))
 
 

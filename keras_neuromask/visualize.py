@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from keras_neuromask.inputs import as_unit_map
 from keras_neuromask.outputs import atomic_write
 
 
@@ -33,21 +34,6 @@ def _check_image(image, what: str = "image") -> np.ndarray:
         scale = 255.0 if image.max() <= 1.0 else 1.0  # floats in [0, 1] or in [0, 255]
         image = np.clip(np.rint(image.astype(np.float64) * scale), 0, 255).astype(np.uint8)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
-
-
-def _check_map(values, what: str = "mask") -> np.ndarray:
-    values = np.asarray(values)
-    if values.ndim == 3 and values.shape[-1] == 1:
-        values = values[..., 0]
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"Expected {what} of shape (H, W). Received: {values.shape}")
-    values = values.astype(np.float32)
-    if not np.all(np.isfinite(values)) or values.min() < 0.0 or values.max() > 1.0:
-        raise ValueError(
-            f"Expected {what} values finite and in [0, 1]. Received: min {np.nanmin(values)}, "
-            f"max {np.nanmax(values)}"
-        )
-    return values
 
 
 def _colormap_lut(cmap: str) -> np.ndarray:
@@ -81,7 +67,7 @@ def overlay(original, mask, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndar
         >>> picture = overlay(loaded.original, result.masks[0])
     """
     image = _check_image(original)
-    values = _check_map(mask)
+    values = as_unit_map(mask)
     if not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
         raise ValueError(f"Expected `alpha` in [0, 1]. Received: {alpha!r}")
     height, width = image.shape[:2]
