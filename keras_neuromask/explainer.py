@@ -92,7 +92,9 @@ class NeuroMask(keras.Model):
                  baseline=None, mask_grid=None, seed: int = 0, preprocess=None,
                  batch_size: int = 16, jit_compile: bool = False,
                  classifier_output: str = "auto", blur_sigma: float | None = None, **kwargs):
-        super().__init__(**kwargs)
+        # The mask, its maths and the optimiser stay float32 whatever the global policy; the
+        # classifier keeps its own (e.g. mixed_float16 on a GPU).
+        super().__init__(**{"dtype": "float32", **kwargs})
         inputs.check_classifier(classifier)
         object.__setattr__(self, "_classifier", classifier)  # untracked: never trained/saved
         overrides = dict(steps=steps, init=init, init_value=init_value, param_limit=param_limit,
@@ -213,10 +215,12 @@ class NeuroMask(keras.Model):
         images, targets = data
         self._trace_count += 1  # Python side effect: counts traces, not steps
         baseline = self.baseline_for(images)
+        scale = self._loss_scale()
         with tf.GradientTape() as tape:
             terms = self.objective(self.mask_params, images, baseline, targets)
             total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
-        gradients = tape.gradient(total, [self.mask_params])
+            scaled = total * scale  # keeps float16 gradients from underflowing
+        gradients = [g / scale for g in tape.gradient(scaled, [self.mask_params])]
         self.optimizer.apply_gradients(zip(gradients, [self.mask_params]))
         for name, values in zip(_TERMS, terms):
             self.trackers[name].update_state(values)
@@ -301,6 +305,11 @@ class NeuroMask(keras.Model):
         return masks.numpy()[..., 0].astype(np.float32)
 
     # -------------------------------------------------------------------- internals
+    def _loss_scale(self) -> float:
+        """A static loss scale of 2^12 when the classifier computes in float16, else 1."""
+        dtype = getattr(self._classifier, "compute_dtype", "float32")
+        return 4096.0 if dtype == "float16" else 1.0
+
     def _warn_on_value_range(self, batch: np.ndarray) -> None:
         """The paper presets were tuned on images in [0, 1]; say so when pixels are not."""
         if self.preset.startswith("paper") and (batch.min() < 0 or batch.max() > 1):

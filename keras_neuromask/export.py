@@ -52,12 +52,15 @@ def make_explain_function(explainer, image_shape):
         baseline = explainer.baseline_for(images)
         params = explainer.initial_params(tf.shape(images)[0], height, width)
 
+        scale = explainer._loss_scale()
+
         def body(step, params, *slots):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 terms = explainer.objective(params, images, baseline, targets)
                 total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
-            gradient = tape.gradient(total, params)
+                scaled = total * scale  # as in fit: float16 gradients must not underflow
+            gradient = tape.gradient(scaled, params) / scale
             params, slots = apply_rule(rule, params, gradient, tuple(slots), step + 1, rate)
             return (step + 1, params, *slots)
 
