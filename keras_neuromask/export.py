@@ -42,12 +42,15 @@ def make_explain_function(explainer, image_shape):
     settings = explainer.settings
     rule, rate, steps = settings["optimizer"], settings["learning_rate"], settings["steps"]
 
-    def explain(images, targets):
+    def explain(images, targets=None):
+        """``targets=None`` explains the predicted classes."""
         images = checked_images(images, image_shape)
-        targets = tf.cast(targets, tf.int64)
         from_logits = explainer._from_logits
         outputs = explainer.classify(images)
-        targets = checked_targets(targets, tf.shape(images)[0], tf.shape(outputs)[-1])
+        if targets is None:
+            targets = tf.argmax(outputs, axis=-1)
+        targets = checked_targets(tf.cast(targets, tf.int64), tf.shape(images)[0],
+                                  tf.shape(outputs)[-1])
         original = losses.target_probability(outputs, targets, from_logits=from_logits)
         baseline = explainer.baseline_for(images)
         params = explainer.initial_params(tf.shape(images)[0], height, width)
@@ -172,8 +175,7 @@ def _archive(explainer, image_shape):
     targets_spec = tf.TensorSpec([None], tf.int64, name="targets")
 
     def explain_predicted(images):
-        images = checked_images(images, image_shape)
-        return explain(images, tf.argmax(explainer.classify(images), axis=-1))
+        return explain(images)  # one check of the images, one forward pass for the targets
 
     def predict(images):
         outputs = explainer.classify(checked_images(images, image_shape))
