@@ -17,10 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import inputs, losses, masking
+from keras_neuromask.callbacks import PlateauStopping
 from keras_neuromask.optimizers import MaskOptimizer
 from keras_neuromask.presets import get_preset
 
-_TERMS = ("loss", "preservation", "sparsity", "smoothness", "target_probability")
+_TERMS = ("loss", "preservation", "deletion", "sparsity", "smoothness", "target_probability")
 
 
 class Explanation(NamedTuple):
@@ -37,11 +38,12 @@ class Explanation(NamedTuple):
 class LossTerms(NamedTuple):
     """The objective's parts, one value per image (``(N,)`` tensors)."""
 
-    loss: tf.Tensor  # alpha * preservation + beta * sparsity + gamma * smoothness
-    preservation: tf.Tensor  # -log p(target | masked image)
+    loss: tf.Tensor  # alpha preservation + delta deletion + beta sparsity + gamma smoothness
+    preservation: tf.Tensor  # -log p(target | x'), x' the masked image; 0 when alpha = 0
+    deletion: tf.Tensor  # -log(1 - p(target | x'')), x'' without the mask; 0 when delta = 0
     sparsity: tf.Tensor
     smoothness: tf.Tensor
-    target_probability: tf.Tensor  # p(target | masked image)
+    target_probability: tf.Tensor  # p(target | x'), or p(target | x'') when alpha = 0
 
 
 @keras.saving.register_keras_serializable(package="keras_neuromask")
@@ -51,7 +53,12 @@ class NeuroMask(keras.Model):
     For mask parameters ``w`` and ``m = upsample(sigmoid(w / T))`` the masked image is
     ``x' = m x + (1 - m) b`` and, per image, the loss is::
 
-        L(w) = alpha * (-log p_c(preprocess(x'))) + beta * sparsity + gamma * smoothness
+        L(w) = alpha * (-log p_c(preprocess(x'))) + delta * (-log(1 - p_c(preprocess(x''))))
+               + beta * sparsity + gamma * smoothness
+
+    where ``x'' = (1 - m) x + m b_del`` removes the mask's region: the preservation game
+    (``alpha``, the default) keeps the class with the mask's region alone, the deletion game
+    (``delta``, preset ``"deletion"``) destroys it by removing that region.
 
     minimised over ``w`` only; the classifier is never changed (it is not even tracked as a
     sub-layer of this model, so no ``trainable`` flag is touched). Images of a batch are
@@ -65,9 +72,9 @@ class NeuroMask(keras.Model):
             overrides it.
         steps: optimisation steps per batch.
         init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
-            smoothness_weight, sparsity, smoothness, optimizer, learning_rate, baseline,
-            mask_grid: see :mod:`keras_neuromask.presets`. ``baseline`` may also be an image
-            broadcastable to the batch.
+            smoothness_weight, deletion_weight, deletion_baseline, sparsity, smoothness,
+            optimizer, learning_rate, baseline, mask_grid: see :mod:`keras_neuromask.presets`.
+            ``baseline`` may also be an image broadcastable to the batch.
         seed: seeds the random init and the noise baseline; results repeat run to run on CPU.
         preprocess: a TF function applied to the masked image before the classifier, for
             models whose preprocessing lives outside (``keras.applications.*``).
@@ -75,6 +82,13 @@ class NeuroMask(keras.Model):
         jit_compile: compile the step with XLA.
         classifier_output: ``"auto"`` (detect a softmax), ``"logits"`` or ``"probabilities"``.
         blur_sigma: standard deviation (pixels) of the ``"blur"`` baseline.
+        early_stopping: stop a batch's optimisation once its mean loss has plateaued
+            (:class:`keras_neuromask.callbacks.PlateauStopping`, whose docstring has the
+            rule): ``False``/``None`` (off: all ``steps``), ``True`` (its defaults), a dict of its
+            arguments, or a ``PlateauStopping``. When on, an epoch is the largest divisor of
+            ``steps`` up to 25 steps (else up to 50), and ``Explanation.steps`` says how many
+            steps each image took. All images of a batch stop together (on the batch's mean
+            loss), so a mask then depends on the batch it was optimised with.
 
     Example:
         >>> explainer = NeuroMask(classifier, steps=300)
@@ -87,11 +101,13 @@ class NeuroMask(keras.Model):
                  param_limit: float | None = None, temperature: float | None = None,
                  preservation_weight: float | None = None,
                  sparsity_weight: float | None = None, smoothness_weight: float | None = None,
+                 deletion_weight: float | None = None, deletion_baseline: str | None = None,
                  sparsity: str | None = None, smoothness: str | None = None,
                  optimizer: str | None = None, learning_rate: float | None = None,
                  baseline=None, mask_grid=None, seed: int = 0, preprocess=None,
                  batch_size: int = 16, jit_compile: bool = False,
-                 classifier_output: str = "auto", blur_sigma: float | None = None, **kwargs):
+                 classifier_output: str = "auto", blur_sigma: float | None = None,
+                 early_stopping=False, **kwargs):
         # The mask, its maths and the optimiser stay float32 whatever the global policy; the
         # classifier keeps its own (e.g. mixed_float16 on a GPU).
         super().__init__(**{"dtype": "float32", **kwargs})
@@ -101,7 +117,8 @@ class NeuroMask(keras.Model):
                          temperature=temperature, preservation_weight=preservation_weight,
                          sparsity_weight=sparsity_weight, smoothness_weight=smoothness_weight,
                          sparsity=sparsity, smoothness=smoothness, optimizer=optimizer,
-                         learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid)
+                         learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid,
+                         deletion_weight=deletion_weight, deletion_baseline=deletion_baseline)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
         self.preset = preset
         self.settings = _resolve_settings(preset, self._overrides)
@@ -123,6 +140,7 @@ class NeuroMask(keras.Model):
         self._from_logits = None if classifier_output == "auto" else (
             classifier_output == "logits")
         self.blur_sigma = blur_sigma
+        self.early_stopping = _plateau_stopping(early_stopping)  # a PlateauStopping or None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _TERMS}
         self.mask_params = None
         self._compiled_for = None
@@ -181,19 +199,62 @@ class NeuroMask(keras.Model):
         outputs = inputs.check_outputs(self._classifier(images, training=False))
         return tf.cast(outputs, tf.float32)  # float32 losses under mixed precision too
 
-    def objective(self, params, images, baseline, targets) -> LossTerms:
-        """The per-image loss terms for parameters ``params`` (a pure function of them)."""
+    def objective(self, params, images, baseline, targets, *, fused: bool = False
+                  ) -> LossTerms:
+        """The per-image loss terms for parameters ``params`` (a pure function of them).
+
+        ``fused=True`` runs the mask maths before the classifier (sigmoid, upsampling, blend)
+        and after it (sparsity, smoothness) as two XLA-compiled functions, so they cost a
+        few fused kernels instead of a dozen ops over ``(N, H, W)`` each (``fit`` does; the
+        exported graph keeps plain ops). The values are the same up to float rounding.
+        """
         s = self.settings
-        grid_mask = masking.mask_from_params(params, s["temperature"])
+        mask_maths, regularisers = self._mask_maths, self._regularisers
+        if fused:
+            mask_maths, regularisers = _fused(mask_maths), _fused(regularisers)
+            params = tf.convert_to_tensor(params)  # a read of the variable, on the tape
+        removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed)
+                        if s["deletion_weight"] else None)
+        grid_mask, kept, removed = mask_maths(params, images, baseline, removed_fill)
+        kept_out, removed_out = self._classify_games(kept, removed)
+        zeros = tf.zeros(tf.shape(images)[:1])
+        preservation = zeros if kept_out is None else losses.preservation(
+            kept_out, targets, from_logits=self._from_logits)
+        deletion = zeros if removed_out is None else losses.deletion(
+            removed_out, targets, from_logits=self._from_logits)
+        sparsity, smoothness = regularisers(params, grid_mask)
+        total = (s["preservation_weight"] * preservation + s["deletion_weight"] * deletion
+                 + s["sparsity_weight"] * sparsity + s["smoothness_weight"] * smoothness)
+        probability = losses.target_probability(  # of the game played (x' if both)
+            removed_out if kept_out is None else kept_out, targets,
+            from_logits=self._from_logits)
+        return LossTerms(total, preservation, deletion, sparsity, smoothness, probability)
+
+    def _classify_games(self, kept, removed):
+        """The classifier's outputs on ``x'`` (when ``alpha > 0``) and ``x''`` (when given),
+        in one call when both are needed."""
+        if removed is None:
+            return self.classify(kept), None
+        if not self.settings["preservation_weight"]:
+            return None, self.classify(removed)
+        outputs = self.classify(tf.concat([kept, removed], 0))
+        count = tf.shape(kept)[0]
+        return outputs[:count], outputs[count:]
+
+    def _mask_maths(self, params, images, baseline, removed_fill=None):
+        """``(m_grid, x', x'')``: the grid mask ``sigmoid(w / T)``, the images masked by it
+        and, when ``removed_fill`` is given, the images with its region removed (else None)."""
+        grid_mask = masking.mask_from_params(params, self.settings["temperature"])
         mask = masking.upsample(grid_mask, tuple(images.shape[1:3]))
-        outputs = self.classify(masking.blend(images, mask, baseline))
-        preservation = losses.preservation(outputs, targets, from_logits=self._from_logits)
-        sparsity = losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"])
-        smoothness = losses.smoothness(s["smoothness"], params, grid_mask)
-        total = (s["preservation_weight"] * preservation + s["sparsity_weight"] * sparsity
-                 + s["smoothness_weight"] * smoothness)
-        probability = losses.target_probability(outputs, targets, from_logits=self._from_logits)
-        return LossTerms(total, preservation, sparsity, smoothness, probability)
+        removed = (None if removed_fill is None
+                   else masking.blend(images, 1.0 - mask, removed_fill))
+        return grid_mask, masking.blend(images, mask, baseline), removed
+
+    def _regularisers(self, params, grid_mask):
+        """``(sparsity, smoothness)`` per image."""
+        s = self.settings
+        return (losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"]),
+                losses.smoothness(s["smoothness"], params, grid_mask))
 
     # ------------------------------------------------------------------- Keras hooks
     def build(self, input_shape):
@@ -217,7 +278,8 @@ class NeuroMask(keras.Model):
         baseline = self.baseline_for(images)
         scale = self._loss_scale()
         with tf.GradientTape() as tape:
-            terms = self.objective(self.mask_params, images, baseline, targets)
+            terms = self.objective(self.mask_params, images, baseline, targets,
+                                   fused=True)
             total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
             scaled = total * scale  # keeps float16 gradients from underflowing
         gradients = [g / scale for g in tape.gradient(scaled, [self.mask_params])]
@@ -232,7 +294,8 @@ class NeuroMask(keras.Model):
         """Learns masks for one batch of images (all at once); returns Keras' ``History``.
 
         Each epoch is ``steps_per_epoch`` optimisation steps on the same batch (default: the
-        largest divisor of ``steps`` up to 50), fused into one compiled call; so callbacks
+        largest divisor of ``steps`` up to 50, or up to 25 with ``early_stopping``), fused
+        into one compiled call; so callbacks
         such as ``EarlyStopping(monitor="loss")`` or ``CSVLogger`` see one row per epoch.
         The masks are then in :meth:`current_masks`.
 
@@ -353,13 +416,15 @@ class NeuroMask(keras.Model):
                    verbose):
         steps = _check_int("steps", self.settings["steps"] if steps is None else steps,
                            minimum=1)
-        per_epoch = _steps_per_epoch(steps, steps_per_epoch)
+        per_epoch = _steps_per_epoch(steps, steps_per_epoch, self.early_stopping is not None)
         self._prepare(batch.shape, per_epoch)
         count, height, width = batch.shape[:3]
         self.mask_params.assign(self.initial_params(count, height, width, first_index))
         self.optimizer.reset()
         self.stop_training = False
         data = tf.data.Dataset.from_tensors((tf.constant(batch), tf.constant(targets))).repeat()
+        if self.early_stopping is not None:  # after the user's: they see every epoch it runs
+            callbacks = [*(callbacks or []), self.early_stopping]
         return super().fit(data, epochs=steps // per_epoch, steps_per_epoch=per_epoch,
                            callbacks=callbacks, verbose=verbose, shuffle=False)
 
@@ -390,6 +455,8 @@ class NeuroMask(keras.Model):
                            else keras.saving.serialize_keras_object(self.preprocess)),
             "batch_size": self.batch_size, "jit_compile": self.jit_compile,
             "classifier_output": self.classifier_output, "blur_sigma": self.blur_sigma,
+            "early_stopping": (False if self.early_stopping is None
+                               else self.early_stopping.get_config()),
         }
 
     @classmethod
@@ -401,6 +468,16 @@ class NeuroMask(keras.Model):
         if isinstance(config.get("mask_grid"), list):
             config["mask_grid"] = tuple(config["mask_grid"])
         return cls(**config)
+
+
+def _fused(function):
+    """``function`` compiled by XLA (cached on the bound method's object)."""
+    owner, name = function.__self__, f"_xla{function.__name__}"
+    compiled = owner.__dict__.get(name)
+    if compiled is None:
+        compiled = tf.function(function, jit_compile=True, reduce_retracing=True)
+        object.__setattr__(owner, name, compiled)  # not tracked by Keras
+    return compiled
 
 
 def _resolve_settings(preset: str, overrides: dict) -> dict:
@@ -422,12 +499,19 @@ def _resolve_settings(preset: str, overrides: dict) -> dict:
         if not (_is_number(value) and math.isfinite(value) and np.float32(value) > 0):
             raise ValueError(f"Expected {key} to be a finite number > 0. Received: {value!r}")
         settings[key] = float(value)
-    for key in ("preservation_weight", "sparsity_weight", "smoothness_weight"):
+    for key in ("preservation_weight", "deletion_weight", "sparsity_weight",
+                "smoothness_weight"):
         value = settings[key]
         if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise ValueError(f"Expected {key} to be a finite number >= 0. Received: {value!r}")
         settings[key] = float(value)
     settings["steps"] = _check_int("steps", settings["steps"], minimum=1)
+    if not settings["preservation_weight"] and not settings["deletion_weight"]:
+        raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
+                         "play). Received: both 0")
+    if settings["deletion_baseline"] not in masking.BASELINES:
+        raise ValueError(f"Expected deletion_baseline in {masking.BASELINES}. Received: "
+                         f"{settings['deletion_baseline']!r}")
     if isinstance(settings["baseline"], str) and settings["baseline"] not in masking.BASELINES:
         raise ValueError(f"Expected baseline in {masking.BASELINES} or an image. Received: "
                          f"{settings['baseline']!r}")
@@ -467,14 +551,35 @@ def _check_int(name: str, value, *, minimum: int) -> int:
     return int(value)
 
 
-def _steps_per_epoch(steps: int, requested: int | None) -> int:
+def _plateau_stopping(value) -> PlateauStopping | None:
+    """The ``early_stopping`` option as a callback (``None`` when off)."""
+    if isinstance(value, PlateauStopping):
+        return value
+    if value is None or value is False:
+        return None
+    if value is True:
+        return PlateauStopping()
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"min_relative_improvement", "patience", "min_steps"})
+        if unknown:
+            raise TypeError("Expected early_stopping's keys among min_relative_improvement, "
+                            f"patience and min_steps. Received: {unknown}")
+        return PlateauStopping(**value)
+    raise TypeError("Expected early_stopping as a bool, a dict of PlateauStopping arguments "
+                    f"or a PlateauStopping. Received: {value!r}")
+
+
+def _steps_per_epoch(steps: int, requested: int | None, early_stopping: bool = False) -> int:
+    """``requested`` (checked), else the largest divisor of ``steps`` up to 50 (25 with
+    early stopping, so the plateau test sees short windows)."""
     if requested is not None:
         requested = _check_int("steps_per_epoch", requested, minimum=1)
         if steps % requested:
             raise ValueError(f"Expected steps_per_epoch to divide steps ({steps}). "
                              f"Received: {requested}")
         return requested
-    return max(d for d in range(1, min(steps, 50) + 1) if steps % d == 0)
+    limit = 25 if early_stopping else 50
+    return max(d for d in range(1, min(steps, limit) + 1) if steps % d == 0)
 
 
 def _looks_like_probabilities(classifier, outputs: np.ndarray) -> bool:

@@ -26,24 +26,30 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import losses
+from keras_neuromask.callbacks import plateau_update
 from keras_neuromask.optimizers import apply_rule, initial_slots
 
 SIGNATURES = ("serving_default", "explain_target", "predict")
 
 
-def make_explain_function(explainer, image_shape):
+def make_explain_function(explainer, image_shape, steps=None):
     """A pure TF function ``(images, targets) -> dict`` running the optimisation in-graph.
 
     Args:
         explainer: a :class:`keras_neuromask.NeuroMask`.
         image_shape: ``(H, W, C)`` of the images.
+        steps: optimisation steps, default the explainer's.
     """
+    from keras_neuromask.explainer import _steps_per_epoch
+
     height, width, _ = image_shape
     settings = explainer.settings
-    rule, rate, steps = settings["optimizer"], settings["learning_rate"], settings["steps"]
+    rule, rate = settings["optimizer"], settings["learning_rate"]
+    steps = settings["steps"] if steps is None else steps
 
-    def explain(images, targets=None):
-        """``targets=None`` explains the predicted classes."""
+    def explain(images, targets=None, first_index=0):
+        """``targets=None`` explains the predicted classes; ``first_index`` (an int or int32
+        scalar tensor) is the global index of ``images[0]``, which seeds a uniform init."""
         images = checked_images(images, image_shape)
         from_logits = explainer._from_logits
         outputs = explainer.classify(images)
@@ -53,11 +59,16 @@ def make_explain_function(explainer, image_shape):
                                   tf.shape(outputs)[-1])
         original = losses.target_probability(outputs, targets, from_logits=from_logits)
         baseline = explainer.baseline_for(images)
-        params = explainer.initial_params(tf.shape(images)[0], height, width)
+        params = explainer.initial_params(tf.shape(images)[0], height, width,
+                                          first_index)
 
         scale = explainer._loss_scale()
 
-        def body(step, params, *slots):
+        stopping = explainer.early_stopping  # fit's PlateauStopping, or None
+        per_epoch = _steps_per_epoch(steps, None, stopping is not None)  # fit's epoch
+        count = tf.cast(tf.shape(images)[0] * per_epoch, tf.float32)  # losses in an epoch
+
+        def body(step, params, window, previous, wait, stop, *slots):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 terms = explainer.objective(params, images, baseline, targets)
@@ -65,11 +76,24 @@ def make_explain_function(explainer, image_shape):
                 scaled = total * scale  # as in fit: float16 gradients must not underflow
             gradient = tape.gradient(scaled, params) / scale
             params, slots = apply_rule(rule, params, gradient, tuple(slots), step + 1, rate)
-            return (step + 1, params, *slots)
+            step, window = step + 1, window + total  # window: as fit's Mean("loss") tracker
+            if stopping is not None:  # at an epoch's end, fit's callback decides the same
+                ends = tf.equal(step % per_epoch, 0)
+                mean = window / count
+                new_wait, new_stop = plateau_update(
+                    previous, mean, wait, step,
+                    min_relative_improvement=stopping.min_relative_improvement,
+                    patience=stopping.patience, min_steps=stopping.min_steps)
+                window = tf.where(ends, 0.0, window)
+                previous = tf.where(ends, mean, previous)
+                wait, stop = tf.where(ends, new_wait, wait), tf.where(ends, new_stop, stop)
+            return (step, params, window, previous, wait, stop, *slots)
 
-        loop = tf.while_loop(lambda step, *_: step < steps, body,
-                             (tf.constant(0), params, *initial_slots(rule, params)),
-                             parallel_iterations=1)
+        loop = tf.while_loop(
+            lambda step, params, window, previous, wait, stop, *_: (step < steps) & ~stop,
+            body, (tf.constant(0), params, tf.constant(0.0), tf.constant(float("nan")),
+                   tf.constant(0), tf.constant(False), *initial_slots(rule, params)),
+            parallel_iterations=1)
         params = loop[1]
         masks = explainer.masks_from_params(params, (height, width))
         masked = explainer.objective(params, images, baseline, targets).target_probability
@@ -122,7 +146,8 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
 
     Args:
         explainer: a :class:`keras_neuromask.NeuroMask` (its preset, steps, baseline, mask
-            grid, seed and ``preprocess`` — which must be TF ops — are baked in).
+            grid, seed, ``early_stopping`` — the loop stops at the step ``explain`` stops —
+            and ``preprocess`` — which must be TF ops — are baked in).
         export_dir: the model's base path (TF Serving's ``--model_base_path``).
         version: a positive int; default the next free number (1 for a new folder).
         image_shape: ``(H, W, C)``; default the classifier's input shape.

@@ -29,6 +29,24 @@ def preservation(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool) -
     return -tf.gather(log_probs, targets, axis=-1, batch_dims=1)
 
 
+def deletion(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool) -> tf.Tensor:
+    """The deletion game's loss: ``-log(1 - p_c(x''))``, small once the class is destroyed.
+
+    ``1 - p_c`` is computed as the other classes' mass, which keeps its precision when
+    ``p_c`` is near 1: with logits ``z``, ``logsumexp(z) - logsumexp_{j != c}(z_j)``; with
+    probabilities, ``-log max(sum_{j != c} p_j, 1e-12)``.
+
+    Returns:
+        ``(N,)`` losses.
+    """
+    is_target = tf.one_hot(targets, tf.shape(outputs)[-1], on_value=True, off_value=False)
+    if from_logits:
+        others = tf.where(is_target, tf.constant(-np.inf, outputs.dtype), outputs)
+        return tf.reduce_logsumexp(outputs, axis=-1) - tf.reduce_logsumexp(others, axis=-1)
+    others = tf.reduce_sum(tf.where(is_target, tf.zeros_like(outputs), outputs), axis=-1)
+    return -tf.math.log(tf.maximum(others, 1e-12))
+
+
 def target_probability(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool):
     """Probability of the target class, ``softmax(z)_c`` or ``p_c``; ``(N,)``."""
     probs = tf.nn.softmax(outputs, axis=-1) if from_logits else outputs

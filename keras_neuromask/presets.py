@@ -3,7 +3,7 @@
 ``"paper-cifar"`` and ``"paper-imagenet"`` reproduce the reference code of the paper
 (github nesl/neuromask: the CIFAR demo and the Inception-v3 notebook). ``"default"`` is ours,
 tuned for quality per step on the generated localisation benchmark (see README, "Choosing
-the default").
+the default"); ``"deletion"`` plays the deletion game instead of the preservation game.
 
 Keys:
     init: ``"uniform"`` (``w ~ U(-param_limit, param_limit)``, seeded per image) or
@@ -12,6 +12,9 @@ Keys:
     param_limit: the paper's ``weight_limit``: the init range and the sparsity offset.
     temperature: ``T`` in ``m = sigmoid(w / T)``.
     preservation_weight, sparsity_weight, smoothness_weight: ``alpha``, ``beta``, ``gamma``.
+    deletion_weight: ``delta``, the weight of the deletion game (0: not played).
+    deletion_baseline: what the deletion game fills the removed region with (a name as for
+        ``baseline``).
     sparsity: ``"parameter_l1"`` (paper, ``mean|w + param_limit|``) or ``"mask_l1"``.
     smoothness: ``"laplacian3"``, ``"laplacian5"`` (paper) or ``"total_variation"``.
     optimizer: ``"rmsprop"`` (TF1 semantics, paper) or ``"adam"``.
@@ -34,6 +37,8 @@ _PAPER = {
     "learning_rate": 0.03,
     "baseline": "zero",
     "mask_grid": None,
+    "deletion_weight": 0.0,
+    "deletion_baseline": "zero",
 }
 
 PRESETS: dict[str, dict] = {
@@ -66,8 +71,14 @@ PRESETS: dict[str, dict] = {
         "steps": 300,
         "baseline": "mean",
         "mask_grid": None,
+        "deletion_weight": 0.0,
+        "deletion_baseline": "mean",
     },
 }
+# The deletion game alone (Fong & Vedaldi 2017): the smallest smooth region whose removal
+# destroys the class; a smoother mask than the default's (see README, "Choosing the default").
+PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
+                       "deletion_weight": 1.0, "smoothness_weight": 4.0}
 
 
 def get_preset(name: str) -> dict:

@@ -29,13 +29,13 @@ class MethodScores(NamedTuple):
     seconds_per_image: float
 
 
-def default_methods(neuromask_options=None, paper_presets=("paper-cifar",)) -> dict:
-    """NeuroMask (default and paper presets), every tf-keras-vis method, and RISE."""
+def default_methods(neuromask_options=None, presets=("paper-cifar",)) -> dict:
+    """NeuroMask (default, then each of ``presets``), every tf-keras-vis method, and RISE."""
     options = dict(neuromask_options or {})
     methods = {"neuromask": get_method("neuromask", **options)}
-    for preset in paper_presets:
-        paper = {k: v for k, v in options.items() if k not in ("preset", "steps")}
-        methods[f"neuromask ({preset})"] = get_method("neuromask", preset=preset, **paper)
+    for preset in presets:
+        shared = {k: v for k, v in options.items() if k not in ("preset", "steps")}
+        methods[f"neuromask ({preset})"] = get_method("neuromask", preset=preset, **shared)
     for name in ("saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam", "layercam",
                  "rise"):
         methods[name] = get_method(name)
@@ -130,7 +130,7 @@ def compare_images(model, images, out_dir, *, targets=None, preprocess=None, met
     ``methods`` is a list of names of :func:`default_methods` (None: all of them).
     """
     options = {k: v for k, v in (neuromask_options or {}).items() if v is not None}
-    chosen = default_methods({**options, "preprocess": preprocess}, paper_presets=())
+    chosen = default_methods({**options, "preprocess": preprocess}, presets=())
     if preprocess is not None:
         chosen.update({name: get_method(name, preprocess=preprocess) for name in chosen
                        if name != "neuromask"})

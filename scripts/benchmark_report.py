@@ -1,6 +1,6 @@
 """The quality report on the generated localisation benchmark (README's comparison table).
 
-Runs NeuroMask (default preset and the paper presets), every tf-keras-vis method and RISE on
+Runs NeuroMask (default, deletion and the paper presets), every tf-keras-vis method and RISE on
 ``--images`` correctly classified test images of the benchmark, scores pointing, energy,
 deletion, insertion, area and seconds per image, runs the sanity check (cascading weight
 randomisation) on NeuroMask, and writes comparison.md / .json / .png into ``--out``.
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     model, images, labels, objects = benchmark_images(args.images)
-    methods = default_methods(paper_presets=("paper-cifar", "paper-imagenet"))
+    methods = default_methods(presets=("deletion", "paper-cifar", "paper-imagenet"))
     rows, maps = evaluate(model, images, methods, targets=labels, object_masks=objects,
                           progress=lambda line: print(line, flush=True))
     neuromask = get_method("neuromask")

@@ -3,7 +3,7 @@
 Uses ``../shared/models/efficientnet_lite1.keras`` (input RGB in [0, 255], logits out) when it
 is present, and the photos that ship inside scikit-image, matplotlib and scikit-learn
 (``pip install scikit-image scikit-learn``), center-cropped and resized to 240x240. Runs
-NeuroMask (default and paper-imagenet presets), every tf-keras-vis method and RISE, scores
+NeuroMask (default, deletion and paper-imagenet presets), every tf-keras-vis method and RISE, scores
 deletion, insertion, area and seconds per image (no ground truth here), and writes
 comparison.md / .json / .png into ``--out``. Skips with a message when the model is missing.
 
@@ -81,7 +81,7 @@ def main() -> int:
     start = time.perf_counter()
     model = keras.saving.load_model(args.model)
     names, images = load_photos()
-    methods = default_methods(paper_presets=("paper-imagenet",))
+    methods = default_methods(presets=("deletion", "paper-imagenet"))
     methods["rise"] = get_method("rise", num_masks=args.rise_masks)
     if args.methods:
         methods = {name: methods[name] for name in args.methods.split(",")}

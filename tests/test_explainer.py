@@ -57,6 +57,40 @@ def test_default_preset_puts_most_mask_mass_on_the_oracle_patch():
     assert result.masks.min() >= 0 and result.masks.max() <= 1
 
 
+def test_deletion_game_finds_the_oracle_patch_and_destroys_the_class():
+    images, patch = oracle_images(3), oracle_object()
+    explainer = NeuroMask(oracle_classifier(), preset="deletion")
+    result = explainer.explain(images)
+    shares = (result.masks * patch).sum((1, 2)) / result.masks.sum((1, 2))
+    assert shares.min() >= 0.6, shares
+    removed = images * (1 - result.masks[..., None]) + images.mean((1, 2), keepdims=True) * \
+        result.masks[..., None]
+    probabilities = tf.nn.softmax(oracle_classifier()(removed)).numpy()
+    assert probabilities[np.arange(3), result.targets].max() < 0.5, probabilities
+
+
+def test_objective_adds_delta_times_the_deletion_loss_of_the_removed_image():
+    images, targets = oracle_images(2), tf.constant([0, 1])
+    params = tf.random.stateless_normal((2, 32, 32, 1), seed=[1, 2])
+    baseline = tf.zeros_like(images)
+    plain = NeuroMask(oracle_classifier(), classifier_output="logits").objective(
+        params, images, baseline, targets)
+    both = NeuroMask(oracle_classifier(), deletion_weight=0.5, deletion_baseline="zero",
+                     classifier_output="logits")
+    terms = both.objective(params, images, baseline, targets)
+    mask = tf.sigmoid(params / 0.5)
+    removed = both.classify(images * (1 - mask))
+    expected = -np.log(1 - tf.nn.softmax(removed).numpy()[[0, 1], [0, 1]])
+    np.testing.assert_allclose(terms.deletion, expected, rtol=1e-4)
+    np.testing.assert_allclose(terms.loss, plain.loss + 0.5 * expected, rtol=1e-4)
+    np.testing.assert_allclose(terms.preservation, plain.preservation, rtol=1e-5)
+    assert np.all(plain.deletion.numpy() == 0)
+    with pytest.raises(ValueError, match="Expected preservation_weight or deletion_weight"):
+        NeuroMask(oracle_classifier(), preset="deletion", deletion_weight=0)
+    with pytest.raises(ValueError, match="Expected deletion_baseline"):
+        NeuroMask(oracle_classifier(), deletion_baseline="white")
+
+
 def test_each_image_in_a_batch_is_explained_independently():
     images = oracle_images(3)
     explainer = NeuroMask(oracle_classifier(), steps=60)

@@ -129,6 +129,8 @@ def test_a_process_that_never_imports_keras_neuromask_reproduces_the_masks(expor
     dict(preset="paper-cifar"),
     dict(baseline="noise", preset="paper-imagenet"),
     dict(baseline="mean", preprocess=lambda x: x * 2.0 - 1.0),
+    dict(preset="deletion"),
+    dict(deletion_weight=0.5, deletion_baseline="blur"),
 ])
 def test_export_honours_the_explainers_settings(options, tmp_path):
     classifier = oracle_classifier()
@@ -215,3 +217,19 @@ def test_a_rest_request_answered_from_the_export_parses_to_the_masks(exported, l
         tf.saved_model.load(path).signatures,
         serving.predict_request(images, signature_name="predict", format=layout)))
     np.testing.assert_array_equal(probabilities.argmax(1), [0, 1])
+
+
+def test_an_export_with_early_stopping_stops_at_the_step_explain_stops(tmp_path):
+    explainer = NeuroMask(oracle_classifier(), steps=200, early_stopping=True)
+    images = oracle_images(3)
+    expected = explainer.explain(images)
+    assert expected.steps.tolist() == [100] * 3  # stopped early: 4 epochs of 25 steps
+    path = export_saved_model(explainer, str(tmp_path))
+    served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
+    masks = served["masks"].numpy()
+    # Equal up to float rounding (1e-3 over 100 steps at full resolution), while one epoch
+    # more or less, or no early stopping, moves the masks by more than 0.1.
+    assert np.abs(masks - expected.masks).max() <= 1e-2
+    for steps in (75, 125, 200):
+        other = NeuroMask(oracle_classifier(), steps=steps).explain(images).masks
+        assert np.abs(masks - other).max() > 0.1, steps

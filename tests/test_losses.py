@@ -19,6 +19,17 @@ def test_preservation_on_probabilities_is_minus_log_p_without_second_softmax():
     np.testing.assert_allclose(got, [-np.log(0.7)], rtol=1e-6)
 
 
+def test_deletion_is_minus_log_of_the_other_classes_mass():
+    logits = np.array([[1.0, 2.0, 3.0], [20.0, 0.0, 0.0]], np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    targets = tf.constant([2, 0])
+    expected = [-np.log(1 - probs[0, 2]), np.log1p(np.exp(-20.0) * 2) - np.log(2) + 20.0]
+    np.testing.assert_allclose(losses.deletion(tf.constant(logits), targets, from_logits=True),
+                               expected, rtol=1e-5)
+    np.testing.assert_allclose(losses.deletion(tf.constant(probs), targets, from_logits=False),
+                               expected[:1] + [-np.log(probs[1, 1:].sum())], rtol=1e-4)
+
+
 def test_parameter_l1_is_zero_at_minus_limit_and_mean_abs_elsewhere():
     params = np.full((2, 4, 4, 1), -10.0, np.float32)
     params[1] = 0.0
