@@ -9,11 +9,11 @@ References:
 
 import importlib
 
-__all__ = ["NeuroMask", "Explanation", "PRESETS", "export_saved_model"]
+__all__ = ["NeuroMask", "Explanation", "PRESETS", "export_saved_model", "explain_distributed"]
 __version__ = "0.1.0"
 
 _HOMES = {"NeuroMask": "explainer", "Explanation": "explainer", "PRESETS": "presets",
-          "export_saved_model": "export"}
+          "export_saved_model": "export", "explain_distributed": "distributed"}
 
 
 def __getattr__(name):
