@@ -3,7 +3,8 @@
 Runs NeuroMask (default, deletion and the paper presets), every tf-keras-vis method and RISE on
 ``--images`` correctly classified test images of the benchmark, scores pointing, energy,
 deletion, insertion, area and seconds per image, runs the sanity check (cascading weight
-randomisation) on NeuroMask, and writes comparison.md / .json / .png into ``--out``.
+randomisation) on NeuroMask and every tf-keras-vis method, and writes comparison.md / .json
+/ .png into ``--out``.
 
 Usage: python scripts/benchmark_report.py [--images 200] [--out docs/benchmark]
 """
@@ -21,10 +22,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 from tune_default import benchmark_images  # noqa: E402
 
-from keras_neuromask.compare import get_method  # noqa: E402
 from keras_neuromask.datasets import SHAPE_NAMES  # noqa: E402
 from keras_neuromask.report import default_methods, evaluate, markdown_table, write_report  # noqa: E402,E501
 from keras_neuromask.sanity import sanity_check  # noqa: E402
+
+SANITY_METHODS = ("neuromask", "neuromask (deletion)", "saliency", "smoothgrad", "gradcam",
+                  "gradcam++", "scorecam", "layercam")  # not RISE or the paper presets: slow
+
+
+def sanity_correlations(method, model, images, labels) -> list[float]:
+    """Mean Spearman correlation per randomisation depth (top 1, 2, ... layers)."""
+    result = sanity_check(lambda m, x, t: method(m, x, t).maps, model, images, labels)
+    return [float(np.nanmean(c)) for c in result.correlation]
 
 
 def main() -> None:
@@ -38,17 +47,19 @@ def main() -> None:
     methods = default_methods(presets=("deletion", "paper-cifar", "paper-imagenet"))
     rows, maps = evaluate(model, images, methods, targets=labels, object_masks=objects,
                           progress=lambda line: print(line, flush=True))
-    neuromask = get_method("neuromask")
-    sanity = sanity_check(lambda m, x, t: neuromask(m, x, t).maps, model,
-                          images[:args.sanity_images], labels[:args.sanity_images])
-    correlations = {f"top {i + 1} layer(s)": float(np.mean(c))
-                    for i, c in enumerate(sanity.correlation)}
+    sanity = {name: sanity_correlations(methods[name], model, images[:args.sanity_images],
+                                        labels[:args.sanity_images])
+              for name in SANITY_METHODS}
     write_report(args.out, rows, maps, images, titles=[SHAPE_NAMES[i] for i in labels],
-                 extra={"sanity_spearman": correlations, "images": args.images})
+                 extra={"sanity_spearman": sanity, "images": args.images})
     print(markdown_table(rows))
-    print("sanity check (NeuroMask, Spearman rank correlation after randomising):")
-    for name, value in correlations.items():
-        print(f"  {name}: {value:.3f}")
+    print("\nsanity check: mean Spearman rank correlation of the maps before and after "
+          "randomising the top k layers with weights (cascading)")
+    depths = len(next(iter(sanity.values())))
+    print("| method | " + " | ".join(f"top {k + 1}" for k in range(depths)) + " |")
+    print("|---|" + "---:|" * depths)
+    for name, values in sanity.items():
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
