@@ -199,20 +199,14 @@ class NeuroMask(keras.Model):
         outputs = inputs.check_outputs(self._classifier(images, training=False))
         return tf.cast(outputs, tf.float32)  # float32 losses under mixed precision too
 
-    def objective(self, params, images, baseline, targets, *, fused: bool = False
-                  ) -> LossTerms:
+    def objective(self, params, images, baseline, targets) -> LossTerms:
         """The per-image loss terms for parameters ``params`` (a pure function of them).
 
-        ``fused=True`` runs the mask maths before the classifier (sigmoid, upsampling, blend)
-        and after it (sparsity, smoothness) as two XLA-compiled functions, so they cost a
-        few fused kernels instead of a dozen ops over ``(N, H, W)`` each (``fit`` does; the
-        exported graph keeps plain ops). The values are the same up to float rounding.
+        ``fit``, the exported graph and :func:`explain_distributed` all run this same graph,
+        so their masks agree exactly for the same shapes.
         """
         s = self.settings
         mask_maths, regularisers = self._mask_maths, self._regularisers
-        if fused:
-            mask_maths, regularisers = _fused(mask_maths), _fused(regularisers)
-            params = tf.convert_to_tensor(params)  # a read of the variable, on the tape
         removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed)
                         if s["deletion_weight"] else None)
         grid_mask, kept, removed = mask_maths(params, images, baseline, removed_fill)
@@ -278,8 +272,7 @@ class NeuroMask(keras.Model):
         baseline = self.baseline_for(images)
         scale = self._loss_scale()
         with tf.GradientTape() as tape:
-            terms = self.objective(self.mask_params, images, baseline, targets,
-                                   fused=True)
+            terms = self.objective(self.mask_params, images, baseline, targets)
             total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
             scaled = total * scale  # keeps float16 gradients from underflowing
         gradients = [g / scale for g in tape.gradient(scaled, [self.mask_params])]
@@ -468,16 +461,6 @@ class NeuroMask(keras.Model):
         if isinstance(config.get("mask_grid"), list):
             config["mask_grid"] = tuple(config["mask_grid"])
         return cls(**config)
-
-
-def _fused(function):
-    """``function`` compiled by XLA (cached on the bound method's object)."""
-    owner, name = function.__self__, f"_xla{function.__name__}"
-    compiled = owner.__dict__.get(name)
-    if compiled is None:
-        compiled = tf.function(function, jit_compile=True, reduce_retracing=True)
-        object.__setattr__(owner, name, compiled)  # not tracked by Keras
-    return compiled
 
 
 def _resolve_settings(preset: str, overrides: dict) -> dict:
