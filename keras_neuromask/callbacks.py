@@ -13,6 +13,8 @@ import numbers
 import keras
 import tensorflow as tf
 
+from keras_neuromask import inputs
+
 
 def plateau_update(previous, current, wait, steps_done, *, min_relative_improvement: float,
                    patience: int, min_steps: int):
@@ -84,8 +86,8 @@ class PlateauStopping(keras.callbacks.Callback):
             raise ValueError("Expected min_relative_improvement to be a finite number >= 0. "
                              f"Received: {value!r}")
         self.min_relative_improvement = float(value)
-        self.patience = _check_int("patience", patience, minimum=1)
-        self.min_steps = _check_int("min_steps", min_steps, minimum=0)
+        self.patience = inputs.check_int("patience", patience, minimum=1)
+        self.min_steps = inputs.check_int("min_steps", min_steps, minimum=0)
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
@@ -123,12 +125,6 @@ class PlateauStopping(keras.callbacks.Callback):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"PlateauStopping({args})"
-
-
-def _check_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"Expected {name} to be an int >= {minimum}. Received: {value!r}")
-    return int(value)
 
 
 __all__ = ["PlateauStopping", "plateau_update"]

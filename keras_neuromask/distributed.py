@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import inputs
-from keras_neuromask.explainer import Explanation, NeuroMask, _check_int
+from keras_neuromask.explainer import Explanation, NeuroMask
 from keras_neuromask.export import make_explain_function
 
 _COMPILED: dict = {}  # a few recent (explainer, strategy, shape, steps) -> tf.function
@@ -65,7 +65,7 @@ def explain_distributed(explainer: NeuroMask, images, targets=None, *,
         raise ValueError("Expected an explainer with early_stopping=False (shards would stop "
                          "apart, at steps the result cannot report). Received: "
                          f"{explainer.early_stopping!r}")
-    steps = _check_int("steps", explainer.settings["steps"] if steps is None else steps,
+    steps = inputs.check_int("steps", explainer.settings["steps"] if steps is None else steps,
                        minimum=1)
     batch, _ = inputs.as_image_batch(images)
     inputs.check_image_shape(batch, explainer.classifier, explainer.preprocess is not None)

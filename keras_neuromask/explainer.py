@@ -122,8 +122,8 @@ class NeuroMask(keras.Model):
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
         self.preset = preset
         self.settings = _resolve_settings(preset, self._overrides)
-        self.seed = _check_int("seed", seed, minimum=0)
-        self.batch_size = _check_int("batch_size", batch_size, minimum=1)
+        self.seed = inputs.check_int("seed", seed, minimum=0)
+        self.batch_size = inputs.check_int("batch_size", batch_size, minimum=1)
         if preprocess is not None and not callable(preprocess):
             raise TypeError(f"Expected preprocess to be None or callable. Received: "
                             f"{preprocess!r}")
@@ -202,21 +202,20 @@ class NeuroMask(keras.Model):
     def objective(self, params, images, baseline, targets) -> LossTerms:
         """The per-image loss terms for parameters ``params`` (a pure function of them).
 
-        ``fit``, the exported graph and :func:`explain_distributed` all run this same graph,
-        so their masks agree exactly for the same shapes.
+        ``fit``, the exported graph and :func:`explain_distributed` all run this function.
         """
         s = self.settings
-        mask_maths, regularisers = self._mask_maths, self._regularisers
         removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed)
                         if s["deletion_weight"] else None)
-        grid_mask, kept, removed = mask_maths(params, images, baseline, removed_fill)
+        grid_mask, kept, removed = self._mask_maths(params, images, baseline, removed_fill)
         kept_out, removed_out = self._classify_games(kept, removed)
         zeros = tf.zeros(tf.shape(images)[:1])
         preservation = zeros if kept_out is None else losses.preservation(
             kept_out, targets, from_logits=self._from_logits)
         deletion = zeros if removed_out is None else losses.deletion(
             removed_out, targets, from_logits=self._from_logits)
-        sparsity, smoothness = regularisers(params, grid_mask)
+        sparsity = losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"])
+        smoothness = losses.smoothness(s["smoothness"], params, grid_mask)
         total = (s["preservation_weight"] * preservation + s["deletion_weight"] * deletion
                  + s["sparsity_weight"] * sparsity + s["smoothness_weight"] * smoothness)
         probability = losses.target_probability(  # of the game played (x' if both)
@@ -243,12 +242,6 @@ class NeuroMask(keras.Model):
         removed = (None if removed_fill is None
                    else masking.blend(images, 1.0 - mask, removed_fill))
         return grid_mask, masking.blend(images, mask, baseline), removed
-
-    def _regularisers(self, params, grid_mask):
-        """``(sparsity, smoothness)`` per image."""
-        s = self.settings
-        return (losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"]),
-                losses.smoothness(s["smoothness"], params, grid_mask))
 
     # ------------------------------------------------------------------- Keras hooks
     def build(self, input_shape):
@@ -288,9 +281,8 @@ class NeuroMask(keras.Model):
 
         Each epoch is ``steps_per_epoch`` optimisation steps on the same batch (default: the
         largest divisor of ``steps`` up to 50, or up to 25 with ``early_stopping``), fused
-        into one compiled call; so callbacks
-        such as ``EarlyStopping(monitor="loss")`` or ``CSVLogger`` see one row per epoch.
-        The masks are then in :meth:`current_masks`.
+        into one compiled call; so callbacks such as ``EarlyStopping(monitor="loss")`` or
+        ``CSVLogger`` see one row per epoch. The masks are then in :meth:`current_masks`.
 
         Args:
             images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``.
@@ -331,7 +323,7 @@ class NeuroMask(keras.Model):
         batch, _ = inputs.as_image_batch(images)
         inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
         self._warn_on_value_range(batch)
-        size = _check_int("batch_size", self.batch_size if batch_size is None else batch_size,
+        size = inputs.check_int("batch_size", self.batch_size if batch_size is None else batch_size,
                           minimum=1)
         all_targets, original = self._targets_and_probability(batch, targets)
         masks, masked, steps_taken = [], [], []
@@ -407,7 +399,7 @@ class NeuroMask(keras.Model):
 
     def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
                    verbose):
-        steps = _check_int("steps", self.settings["steps"] if steps is None else steps,
+        steps = inputs.check_int("steps", self.settings["steps"] if steps is None else steps,
                            minimum=1)
         per_epoch = _steps_per_epoch(steps, steps_per_epoch, self.early_stopping is not None)
         self._prepare(batch.shape, per_epoch)
@@ -488,7 +480,7 @@ def _resolve_settings(preset: str, overrides: dict) -> dict:
         if not (_is_number(value) and math.isfinite(value) and value >= 0):
             raise ValueError(f"Expected {key} to be a finite number >= 0. Received: {value!r}")
         settings[key] = float(value)
-    settings["steps"] = _check_int("steps", settings["steps"], minimum=1)
+    settings["steps"] = inputs.check_int("steps", settings["steps"], minimum=1)
     if not settings["preservation_weight"] and not settings["deletion_weight"]:
         raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
                          "play). Received: both 0")
@@ -528,12 +520,6 @@ def _is_number(value) -> bool:
         value, (bool, np.bool_))
 
 
-def _check_int(name: str, value, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Expected {name} to be an int >= {minimum}. Received: {value!r}")
-    return int(value)
-
-
 def _plateau_stopping(value) -> PlateauStopping | None:
     """The ``early_stopping`` option as a callback (``None`` when off)."""
     if isinstance(value, PlateauStopping):
@@ -556,7 +542,7 @@ def _steps_per_epoch(steps: int, requested: int | None, early_stopping: bool = F
     """``requested`` (checked), else the largest divisor of ``steps`` up to 50 (25 with
     early stopping, so the plateau test sees short windows)."""
     if requested is not None:
-        requested = _check_int("steps_per_epoch", requested, minimum=1)
+        requested = inputs.check_int("steps_per_epoch", requested, minimum=1)
         if steps % requested:
             raise ValueError(f"Expected steps_per_epoch to divide steps ({steps}). "
                              f"Received: {requested}")

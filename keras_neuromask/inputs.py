@@ -6,6 +6,8 @@ never modifies its argument (images are copied into a new float32 array).
 
 from __future__ import annotations
 
+import numbers
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -146,3 +148,10 @@ def as_unit_map(values, what: str = "mask") -> np.ndarray:
                          f"{np.nanmin(values)}, max {np.nanmax(values)}, "
                          f"{int(np.sum(~np.isfinite(values)))} non-finite")
     return values
+
+
+def check_int(name: str, value, *, minimum: int) -> int:
+    """``value`` as an int, or ValueError "Expected ... Received" (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"Expected {name} to be an int >= {minimum}. Received: {value!r}")
+    return int(value)
