@@ -91,7 +91,8 @@ class PlateauStopping(keras.callbacks.Callback):
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
-        steps = (self.params or {}).get("steps")
+        steps = getattr(self.model, "steps_per_epoch", None)  # NeuroMask: steps per epoch
+        steps = steps if steps is not None else (self.params or {}).get("steps")
         if not isinstance(steps, int) or steps < 1:
             raise ValueError("Expected fit with a known number of steps per epoch "
                              f"(steps_per_epoch). Received: steps={steps!r}")

@@ -17,11 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import inputs, losses, masking
+from keras_neuromask.losses import LossTerms
 from keras_neuromask.callbacks import PlateauStopping
+from keras_neuromask.optimisation import run_steps
 from keras_neuromask.optimizers import MaskOptimizer
 from keras_neuromask.presets import get_preset
 
-_TERMS = ("loss", "preservation", "deletion", "sparsity", "smoothness", "target_probability")
 
 
 class Explanation(NamedTuple):
@@ -33,17 +34,6 @@ class Explanation(NamedTuple):
     masked_probability: np.ndarray  # float32 (N,), p(target | masked image)
     steps: np.ndarray  # int64 (N,), optimisation steps taken for each image
     seconds: float  # wall time of the whole call
-
-
-class LossTerms(NamedTuple):
-    """The objective's parts, one value per image (``(N,)`` tensors)."""
-
-    loss: tf.Tensor  # alpha preservation + delta deletion + beta sparsity + gamma smoothness
-    preservation: tf.Tensor  # -log p(target | x'), x' the masked image; 0 when alpha = 0
-    deletion: tf.Tensor  # -log(1 - p(target | x'')), x'' without the mask; 0 when delta = 0
-    sparsity: tf.Tensor
-    smoothness: tf.Tensor
-    target_probability: tf.Tensor  # p(target | x'), or p(target | x'') when alpha = 0
 
 
 @keras.saving.register_keras_serializable(package="keras_neuromask")
@@ -141,7 +131,7 @@ class NeuroMask(keras.Model):
             classifier_output == "logits")
         self.blur_sigma = blur_sigma
         self.early_stopping = _plateau_stopping(early_stopping)  # a PlateauStopping or None
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in _TERMS}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LossTerms._fields}
         self.mask_params = None
         self._compiled_for = None
         self._trace_count = 0
@@ -150,6 +140,12 @@ class NeuroMask(keras.Model):
     def classifier(self) -> keras.Model:
         """The frozen classifier being explained."""
         return self._classifier
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Optimisation steps per Keras epoch of the last ``fit`` (one ``train_step`` runs
+        them all); ``None`` before the first."""
+        return None if self._compiled_for is None else self._compiled_for[1]
 
     @property
     def metrics(self):
@@ -260,18 +256,23 @@ class NeuroMask(keras.Model):
         return self.classify(masking.blend(images, mask, self.baseline_for(images)))
 
     def train_step(self, data):
+        """One epoch: :attr:`steps_per_epoch` optimisation steps in one in-graph loop
+        (:func:`keras_neuromask.optimisation.run_steps`); each tracker gets each image's mean
+        of its term over those steps."""
         images, targets = data
         self._trace_count += 1  # Python side effect: counts traces, not steps
-        baseline = self.baseline_for(images)
-        scale = self._loss_scale()
-        with tf.GradientTape() as tape:
-            terms = self.objective(self.mask_params, images, baseline, targets)
-            total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
-            scaled = total * scale  # keeps float16 gradients from underflowing
-        gradients = [g / scale for g in tape.gradient(scaled, [self.mask_params])]
-        self.optimizer.apply_gradients(zip(gradients, [self.mask_params]))
-        for name, values in zip(_TERMS, terms):
-            self.trackers[name].update_state(values)
+        count = self.steps_per_epoch
+        slots = self.optimizer.slots_for(self.mask_params)
+        params, new_slots, step, sums = run_steps(
+            self, tf.convert_to_tensor(self.mask_params),
+            tuple(tf.convert_to_tensor(slot) for slot in slots), self.optimizer.iterations,
+            images, self.baseline_for(images), targets, count)
+        self.mask_params.assign(params)
+        for slot, value in zip(slots, new_slots):
+            slot.assign(value)
+        self.optimizer.iterations.assign(tf.cast(step, self.optimizer.iterations.dtype))
+        for name, total in zip(LossTerms._fields, sums):
+            self.trackers[name].update_state(total / count)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     # --------------------------------------------------------------------- public API
@@ -280,8 +281,8 @@ class NeuroMask(keras.Model):
         """Learns masks for one batch of images (all at once); returns Keras' ``History``.
 
         Each epoch is ``steps_per_epoch`` optimisation steps on the same batch (default: the
-        largest divisor of ``steps`` up to 50, or up to 25 with ``early_stopping``), fused
-        into one compiled call; so callbacks such as ``EarlyStopping(monitor="loss")`` or
+        largest divisor of ``steps`` up to 50, or up to 25 with ``early_stopping``), run by
+        one ``train_step`` as one in-graph loop; so callbacks such as ``EarlyStopping(monitor="loss")`` or
         ``CSVLogger`` see one row per epoch. The masks are then in :meth:`current_masks`.
 
         Args:
@@ -340,7 +341,7 @@ class NeuroMask(keras.Model):
                     "Expected a finite loss. Received: NaN or Inf during the optimisation of "
                     f"image(s) {(bad + first).tolist()} (check the classifier's outputs on "
                     "masked images, the learning rate and the loss weights)")
-            taken = len(history.epoch) * self._compiled_for[1]
+            taken = len(history.epoch) * self.steps_per_epoch
             steps_taken.append(np.full(len(masks[-1]), taken, np.int64))
         return Explanation(np.concatenate(masks), all_targets, original, np.concatenate(masked),
                            np.concatenate(steps_taken), time.perf_counter() - start)
@@ -410,7 +411,7 @@ class NeuroMask(keras.Model):
         data = tf.data.Dataset.from_tensors((tf.constant(batch), tf.constant(targets))).repeat()
         if self.early_stopping is not None:  # after the user's: they see every epoch it runs
             callbacks = [*(callbacks or []), self.early_stopping]
-        return super().fit(data, epochs=steps // per_epoch, steps_per_epoch=per_epoch,
+        return super().fit(data, epochs=steps // per_epoch, steps_per_epoch=1,
                            callbacks=callbacks, verbose=verbose, shuffle=False)
 
     def _prepare(self, shape, per_epoch: int) -> None:
@@ -423,7 +424,7 @@ class NeuroMask(keras.Model):
         self._image_size = tuple(shape[1:3])
         self.compile(optimizer=MaskOptimizer(self.settings["optimizer"],
                                              self.settings["learning_rate"]),
-                     steps_per_execution=per_epoch, jit_compile=self.jit_compile)
+                     jit_compile=self.jit_compile)
         self.optimizer.build([self.mask_params])
         self._compiled_for = key
 

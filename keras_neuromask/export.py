@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from keras_neuromask import losses
 from keras_neuromask.callbacks import plateau_update
-from keras_neuromask.optimizers import apply_rule, initial_slots
+from keras_neuromask.optimisation import run_steps
+from keras_neuromask.optimizers import initial_slots
 
 SIGNATURES = ("serving_default", "explain_target", "predict")
 
@@ -43,9 +44,7 @@ def make_explain_function(explainer, image_shape, steps=None):
     from keras_neuromask.explainer import _steps_per_epoch
 
     height, width, _ = image_shape
-    settings = explainer.settings
-    rule, rate = settings["optimizer"], settings["learning_rate"]
-    steps = settings["steps"] if steps is None else steps
+    steps = explainer.settings["steps"] if steps is None else steps
 
     def explain(images, targets=None, first_index=0):
         """``targets=None`` explains the predicted classes; ``first_index`` (an int or int32
@@ -61,38 +60,29 @@ def make_explain_function(explainer, image_shape, steps=None):
         baseline = explainer.baseline_for(images)
         params = explainer.initial_params(tf.shape(images)[0], height, width,
                                           first_index)
-
-        scale = explainer._loss_scale()
-
         stopping = explainer.early_stopping  # fit's PlateauStopping, or None
-        per_epoch = _steps_per_epoch(steps, None, stopping is not None)  # fit's epoch
-        count = tf.cast(tf.shape(images)[0] * per_epoch, tf.float32)  # losses in an epoch
+        # Without early stopping one loop runs every step; with it, fit's epochs, each
+        # followed by fit's callback's decision on the epoch's mean loss (as its tracker).
+        per_epoch = steps if stopping is None else _steps_per_epoch(steps, None, True)
+        count = tf.cast(tf.shape(images)[0], tf.float32)
 
-        def body(step, params, window, previous, wait, stop, *slots):
-            with tf.GradientTape() as tape:
-                tape.watch(params)
-                terms = explainer.objective(params, images, baseline, targets)
-                total = tf.reduce_sum(terms.loss)  # sum: each image's gradient is its own
-                scaled = total * scale  # as in fit: float16 gradients must not underflow
-            gradient = tape.gradient(scaled, params) / scale
-            params, slots = apply_rule(rule, params, gradient, tuple(slots), step + 1, rate)
-            step, window = step + 1, window + total  # window: as fit's Mean("loss") tracker
-            if stopping is not None:  # at an epoch's end, fit's callback decides the same
-                ends = tf.equal(step % per_epoch, 0)
-                mean = window / count
-                new_wait, new_stop = plateau_update(
+        def epoch(step, params, previous, wait, stop, *slots):
+            params, slots, step, sums = run_steps(explainer, params, slots, step, images,
+                                                  baseline, targets, per_epoch)
+            if stopping is not None:
+                mean = tf.reduce_sum(sums.loss / per_epoch) / count  # fit's Mean("loss")
+                wait, stop = plateau_update(
                     previous, mean, wait, step,
                     min_relative_improvement=stopping.min_relative_improvement,
                     patience=stopping.patience, min_steps=stopping.min_steps)
-                window = tf.where(ends, 0.0, window)
-                previous = tf.where(ends, mean, previous)
-                wait, stop = tf.where(ends, new_wait, wait), tf.where(ends, new_stop, stop)
-            return (step, params, window, previous, wait, stop, *slots)
+                previous = mean
+            return (step, params, previous, wait, stop, *slots)
 
         loop = tf.while_loop(
-            lambda step, params, window, previous, wait, stop, *_: (step < steps) & ~stop,
-            body, (tf.constant(0), params, tf.constant(0.0), tf.constant(float("nan")),
-                   tf.constant(0), tf.constant(False), *initial_slots(rule, params)),
+            lambda step, params, previous, wait, stop, *_: (step < steps) & ~stop,
+            epoch, (tf.constant(0), params, tf.constant(float("nan")), tf.constant(0),
+                    tf.constant(False), *initial_slots(explainer.settings["optimizer"],
+                                                       params)),
             parallel_iterations=1)
         params = loop[1]
         masks = explainer.masks_from_params(params, (height, width))

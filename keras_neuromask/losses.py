@@ -6,11 +6,24 @@ Every term is a per-pixel mean, so its weight does not depend on the image size.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 SPARSITY_TERMS = ("parameter_l1", "mask_l1")
 SMOOTHNESS_TERMS = ("laplacian3", "laplacian5", "total_variation")
+
+
+class LossTerms(NamedTuple):
+    """The objective's parts, one value per image (``(N,)`` tensors)."""
+
+    loss: tf.Tensor  # alpha preservation + delta deletion + beta sparsity + gamma smoothness
+    preservation: tf.Tensor  # -log p(target | x'), x' the masked image; 0 when alpha = 0
+    deletion: tf.Tensor  # -log(1 - p(target | x'')), x'' without the mask; 0 when delta = 0
+    sparsity: tf.Tensor
+    smoothness: tf.Tensor
+    target_probability: tf.Tensor  # p(target | x'), or p(target | x'') when alpha = 0
 
 
 def preservation(outputs: tf.Tensor, targets: tf.Tensor, *, from_logits: bool) -> tf.Tensor:

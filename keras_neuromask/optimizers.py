@@ -70,7 +70,7 @@ class MaskOptimizer(keras.optimizers.Optimizer):
         ]
 
     def update_step(self, gradient, variable, learning_rate):
-        slots = self._slots[self._get_variable_index(variable)]
+        slots = self.slots_for(variable)
         gradient = tf.cast(gradient, variable.dtype)
         params, new_slots = apply_rule(self.rule, tf.convert_to_tensor(variable), gradient,
                                        tuple(tf.convert_to_tensor(s) for s in slots),
@@ -79,6 +79,10 @@ class MaskOptimizer(keras.optimizers.Optimizer):
         for slot, value in zip(slots, new_slots):
             self.assign(slot, value)
         self.assign(variable, params)
+
+    def slots_for(self, variable) -> list:
+        """The state variables of ``variable`` (Adam: ``m, v``; RMSProp: ``s``)."""
+        return self._slots[self._get_variable_index(variable)]
 
     def reset(self):
         """Restarts the state (step count and slots) without rebuilding or retracing."""

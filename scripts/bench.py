@@ -5,6 +5,7 @@ Usage:
     python scripts/bench.py --quick              # smoke run, rough numbers
     python scripts/bench.py --models cifar --batches 1,8 --xla off --json bench.json
     python scripts/bench.py --memory --no-speed  # peak memory by batch and image size
+    python scripts/bench.py --profile --no-speed # where a step's time goes, beyond the model
 
 Prints markdown tables on stdout (progress on stderr). What is measured: see
 ``keras_neuromask/bench.py``. Memory is the peak resident set size (``ru_maxrss``) of a fresh
@@ -54,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--memory", action="store_true", help="measure peak memory too")
     parser.add_argument("--sizes", type=_csv(int), default=None,
                         help="image sizes for --memory (default per model)")
+    parser.add_argument("--profile", action="store_true",
+                        help="split each step's cost (keras_neuromask/step_profile.py), XLA off")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed benchmark")
     parser.add_argument("--memory-child", nargs=3, metavar=("MODEL", "SIZE", "BATCH"),
                         help=argparse.SUPPRESS)
@@ -139,6 +142,27 @@ def memory_fits(records) -> list:
     return lines
 
 
+def profile_table(models, batches, repeats: int) -> str:
+    """:func:`keras_neuromask.step_profile.profile` per model and batch, as one table."""
+    import numpy as np
+
+    from keras_neuromask import bench, step_profile
+
+    found = {}
+    for name in models:
+        spec = bench.MODELS[name]
+        model = spec.build()
+        images = np.random.default_rng(0).uniform(
+            0, 1, (max(batches), spec.size, spec.size, 3)).astype(np.float32)
+        for batch in batches:  # 4x (b)'s steps: the split needs finer differences
+            found[(name, batch)] = step_profile.profile(
+                model, images[:batch], image_steps=4 * spec.image_steps, repeats=repeats)
+            print(f"profile {name} B={batch}: {found[(name, batch)]}", file=sys.stderr,
+                  flush=True)
+    return ("Step profile (s per image per step as ratios to the model's forward+backward;"
+            " see keras_neuromask/step_profile.py):\n\n" + step_profile.table(found))
+
+
 def main(argv=None) -> int:
     start = time.perf_counter()
     args = parse_args(argv)
@@ -166,6 +190,9 @@ def main(argv=None) -> int:
               "the cores inflate wall times; the CPU-time ratio is robust to them.\n")
         print(bench.table(result) + "\n\n" + bench.targets_table(result))
         record = bench.as_dict(result)
+    if args.profile:
+        print("\n" + profile_table(args.models, [b for b in args.batches if b > 1],
+                                    args.repeats or 5))
     if args.memory:
         records = measure_memory(args.models, args.batches, args.sizes)
         print("\n" + memory_table(records))

@@ -1,0 +1,59 @@
+"""The optimisation loop itself, one function shared by ``fit``, the export and several devices.
+
+:func:`run_steps` runs ``count`` steps of gradient descent on the mask parameters inside one
+``tf.while_loop``; each step is::
+
+    L(w) = sum_i loss_i(w)                      (each image's gradient is its own)
+    g    = d(s L)/dw / s                        (s: the static loss scale, 2^12 under float16)
+    w, slots <- apply_rule(rule, w, g, slots, t + 1, lr)
+
+Running a whole epoch in one loop (rather than one Keras ``train_step`` per optimisation step)
+keeps Keras' per-step work (the data iterator, six metric updates, the optimiser's
+bookkeeping) out of the step: ``fit`` then costs what the exported graph costs (see
+``scripts/bench.py --profile``), and the three entry points run the same ops in the same order.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from keras_neuromask.losses import LossTerms
+from keras_neuromask.optimizers import apply_rule
+
+
+def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, count: int):
+    """``count`` optimisation steps from ``(params, slots)`` after ``step`` steps.
+
+    Args:
+        explainer: a :class:`keras_neuromask.NeuroMask` (its objective, optimiser rule, rate).
+        params: ``(N, h, w, 1)`` mask parameters; slots: the rule's state (tensors).
+        step: steps already taken (int scalar), for Adam's bias correction.
+        images, baseline, targets: as in :meth:`NeuroMask.objective`.
+        count: the number of steps (a Python int or an int32 scalar).
+
+    Returns:
+        ``(params, slots, step, sums)``: the state after the steps and a
+        :class:`keras_neuromask.losses.LossTerms` of each term's ``(N,)`` sum over the steps
+        (each evaluated before that step's update).
+    """
+    settings = explainer.settings
+    rule, rate = settings["optimizer"], settings["learning_rate"]
+    scale = explainer._loss_scale()
+    start = tf.cast(step, tf.int32)
+    zeros = tf.zeros(tf.shape(images)[:1])
+    sums = LossTerms(*[zeros] * len(LossTerms._fields))
+
+    def body(done, params, sums, *slots):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            terms = explainer.objective(params, images, baseline, targets)
+            scaled = tf.reduce_sum(terms.loss) * scale  # float16 gradients must not underflow
+        gradient = tape.gradient(scaled, params) / scale
+        params, slots = apply_rule(rule, params, gradient, tuple(slots), start + done + 1, rate)
+        sums = LossTerms(*[total + value for total, value in zip(sums, terms)])
+        return (done + 1, params, sums, *slots)
+
+    done, params, sums, *slots = tf.while_loop(
+        lambda done, *_: done < count, body, (tf.constant(0), params, sums, *slots),
+        parallel_iterations=1)
+    return params, tuple(slots), start + done, sums
