@@ -266,7 +266,7 @@ class NeuroMask(keras.Model):
         params, new_slots, step, sums = run_steps(
             self, tf.convert_to_tensor(self.mask_params),
             tuple(tf.convert_to_tensor(slot) for slot in slots), self.optimizer.iterations,
-            images, self.baseline_for(images), targets, count)
+            images, self.baseline_for(images), targets, count, jit_compile=self.jit_compile)
         self.mask_params.assign(params)
         for slot, value in zip(slots, new_slots):
             slot.assign(value)
@@ -424,7 +424,7 @@ class NeuroMask(keras.Model):
         self._image_size = tuple(shape[1:3])
         self.compile(optimizer=MaskOptimizer(self.settings["optimizer"],
                                              self.settings["learning_rate"]),
-                     jit_compile=self.jit_compile)
+                     jit_compile=False)  # run_steps compiles each step, not the loop
         self.optimizer.build([self.mask_params])
         self._compiled_for = key
 

@@ -21,7 +21,8 @@ from keras_neuromask.losses import LossTerms
 from keras_neuromask.optimizers import apply_rule
 
 
-def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, count: int):
+def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, count: int,
+              *, jit_compile: bool = False):
     """``count`` optimisation steps from ``(params, slots)`` after ``step`` steps.
 
     Args:
@@ -30,6 +31,8 @@ def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, 
         step: steps already taken (int scalar), for Adam's bias correction.
         images, baseline, targets: as in :meth:`NeuroMask.objective`.
         count: the number of steps (a Python int or an int32 scalar).
+        jit_compile: compile each step (not the loop: XLA's own loops are slow on CPU) with
+            XLA.
 
     Returns:
         ``(params, slots, step, sums)``: the state after the steps and a
@@ -43,13 +46,20 @@ def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, 
     zeros = tf.zeros(tf.shape(images)[:1])
     sums = LossTerms(*[zeros] * len(LossTerms._fields))
 
-    def body(done, params, sums, *slots):
+    def one_step(params, slots, step):
         with tf.GradientTape() as tape:
             tape.watch(params)
             terms = explainer.objective(params, images, baseline, targets)
             scaled = tf.reduce_sum(terms.loss) * scale  # float16 gradients must not underflow
         gradient = tape.gradient(scaled, params) / scale
-        params, slots = apply_rule(rule, params, gradient, tuple(slots), start + done + 1, rate)
+        params, slots = apply_rule(rule, params, gradient, slots, step, rate)
+        return params, slots, terms
+
+    if jit_compile:
+        one_step = tf.function(one_step, jit_compile=True)
+
+    def body(done, params, sums, *slots):
+        params, slots, terms = one_step(params, tuple(slots), start + done + 1)
         sums = LossTerms(*[total + value for total, value in zip(sums, terms)])
         return (done + 1, params, sums, *slots)
 

@@ -216,6 +216,19 @@ def test_seed_makes_runs_identical_and_different_seeds_differ():
     assert np.abs(runs[0] - runs[2]).max() > 1e-3
 
 
+def test_jit_compile_gives_the_same_masks_and_keeps_the_classifier():
+    images = oracle_images(2)
+    classifier = oracle_classifier()
+    before = weights_of(classifier)
+    plain = NeuroMask(classifier, steps=20).explain(images)
+    compiled = NeuroMask(classifier, steps=20, jit_compile=True).explain(images)
+    assert compiled.steps.tolist() == [20, 20]
+    # XLA fuses and rounds differently; over 20 Adam steps that stays far below the masks'
+    # own scale
+    np.testing.assert_allclose(compiled.masks, plain.masks, atol=1e-3)
+    assert_same_weights(before, classifier)
+
+
 def test_history_metrics_and_keras_callbacks(tmp_path):
     images = oracle_images(2)
     explainer = NeuroMask(oracle_classifier(), steps=40)
