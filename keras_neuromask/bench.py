@@ -5,19 +5,21 @@ Per model, ``jit_compile`` setting and batch size ``B``:
 - (a) the classifier's forward + backward (gradient w.r.t. the input) per image, as Keras
   runs a step: a ``tf.while_loop`` around one ``tf.function(jit_compile=...)`` step
   ``x <- x + 1e-6 dCE/dx``; the limit of any mask learner;
-- (b) NeuroMask's cost per image per optimisation step (``fit`` on one batch, each step
-  count in one epoch);
+- (b) NeuroMask's cost per image per optimisation step (``fit`` on one batch, timed from
+  the end of its first epoch to the end of its last);
 - (c) the paper's algorithm as an eager per-image loop (TF1 RMSProp, lr 0.03, accumulator
   starting at 1, ``w ~ U(-10, 10)``, ``m = sigmoid(w / T)``, zero baseline,
   ``0.4 CE + 0.35 mean|w + 10| + gamma Laplacian energy``): median step x ``PAPER_STEPS``;
 - (d) ``explain`` with the default preset end to end, per image, with its step compiled.
 
-(a) and (b) are ``(t(hi) - t(lo)) / ((hi - lo) B)`` for two step counts, so tracing and
-per-call costs cancel. Each repeat times (a) then (b) so both see the same load; the ratio
-(b)/(a) is the median of the per-repeat ratios, in wall time and in process CPU time (the
-latter barely moves when other processes share the cores). A (model, XLA) configuration
-whose projected time exceeds ``config_budget_s`` is skipped, with a note (on CPU, XLA's
-depthwise convolutions make MobileNetV2 several times slower than without XLA).
+(a) is ``(t(hi) - t(lo)) / ((hi - lo) B)`` for two step counts, so tracing and per-call
+costs cancel; (b) is timed over ``hi - lo`` steps inside one ``fit`` call (the set-up of a
+call varies by tenths of a second, too much to cancel in a difference of two calls). Each
+repeat times (a) then (b) so both see the same load; the ratio (b)/(a) is the median of
+the per-repeat ratios, in wall time and in process CPU time (the latter barely moves when
+other processes share the cores). A (model, XLA) configuration whose projected time
+exceeds ``config_budget_s`` is skipped, with a note (on CPU, XLA's depthwise convolutions
+make MobileNetV2 several times slower than without XLA).
 """
 
 from __future__ import annotations
@@ -187,42 +189,53 @@ def explain_seconds(model: keras.Model, images: np.ndarray, *, jit_compile: bool
     return seconds / len(images)
 
 
-def fit_runs(model: keras.Model, images: np.ndarray, targets, counts, *, jit_compile: bool,
-             epochs: int = 1) -> dict:
-    """count -> ``f()`` fitting ``count`` steps in ``epochs`` epochs, one explainer per count
-    (compiled here), so that two counts differ only by their steps."""
-    runs = {}
-    for count in counts:
-        explainer = NeuroMask(model, jit_compile=jit_compile, batch_size=len(images))
-        runs[count] = (lambda e=explainer, n=count: e.fit(
-            images, targets, steps=n, steps_per_epoch=n // epochs, verbose=0))
-        runs[count]()  # traces
-    return runs
+class _EpochClock(keras.callbacks.Callback):
+    """Wall and process CPU time at the end of every epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.ends = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.ends.append(np.array([time.perf_counter(), time.process_time()]))
+
+
+def fit_step_seconds(explainer: NeuroMask, images: np.ndarray, targets, per_epoch: int,
+                     epochs: int) -> np.ndarray:
+    """``[wall, CPU]`` seconds per image per step of ``fit``, inside one call: from the end
+    of its first epoch (which pays the call's set-up) to the end of its last, so the per-call
+    work (checks, the targets' forward pass, the dataset) stays out and the per-epoch work
+    (callbacks, logs) stays in, as in ``explain``."""
+    clock = _EpochClock()
+    explainer.fit(images, targets, steps=per_epoch * epochs, steps_per_epoch=per_epoch,
+                  callbacks=[clock], verbose=0)
+    return (clock.ends[-1] - clock.ends[0]) / ((epochs - 1) * per_epoch * len(images))
 
 
 def step_costs(model: keras.Model, images: np.ndarray, *, jit_compile: bool,
                image_steps: int, repeats: int) -> tuple[float, float, float, float]:
     """(a), (b), (b)/(a) in wall time and (b)/(a) in CPU time (medians over repeats).
 
-    (b) fits ``lo`` and ``hi`` steps in one epoch each, so fit's per-call and per-epoch work
-    cancels (it is paid once per epoch of up to 50 steps; :mod:`keras_neuromask.step_profile`
-    measures it)."""
+    (a) is the difference of two step counts ``lo, hi``; (b) times ``fit`` over ``hi - lo``
+    steps inside one call (:func:`fit_step_seconds`, epochs of ``lo`` steps)."""
     batch = len(images)
     lo, hi = step_counts(image_steps, batch)
     x = tf.constant(images)
     targets = tf.argmax(model(x, training=False), axis=-1)
     loop = gradient_loop(model, jit_compile)
-    fit = fit_runs(model, images, targets.numpy(), (lo, hi), jit_compile=jit_compile)
+    explainer = NeuroMask(model, jit_compile=jit_compile, batch_size=batch)
 
     def gradient(count):
         return loop(x, targets, tf.constant(count)).numpy()
 
-    gradient(lo)  # traces
+    def fit():
+        return fit_step_seconds(explainer, images, targets.numpy(), lo, hi // lo)
+
+    gradient(lo), fit()  # traces
     a, b = [], []
     for _ in range(repeats):
         a.append((_timed(lambda: gradient(hi)) - _timed(lambda: gradient(lo))) / (hi - lo))
-        b.append((_timed(fit[hi]) - _timed(fit[lo])) / (hi - lo))
-    a, b = np.array(a) / batch, np.array(b) / batch
+        b.append(fit())
+    a, b = np.array(a) / batch, np.array(b)
     ratios = np.median(b / a, axis=0)
     return (float(np.median(a[:, 0])), float(np.median(b[:, 0])), float(ratios[0]),
             float(ratios[1]))

@@ -1,12 +1,13 @@
 """Where the time of one NeuroMask step goes, beyond the classifier's own forward+backward.
 
-Loops on the same batch, each timed as ``(t(hi) - t(lo)) / ((hi - lo) B)`` (tracing and
-per-call costs cancel), interleaved in every repeat so that they see the same load:
+Loops on the same batch, timed as ``(t(hi) - t(lo)) / ((hi - lo) B)`` (tracing and per-call
+costs cancel), interleaved in every repeat so that they see the same load:
 
 - ``model``: the classifier's forward + backward w.r.t. the input (the bench's (a));
 - ``in_graph``: the exporter's ``tf.while_loop`` optimisation with this classifier (the mask
   maths, the loss and the optimiser, no Keras);
-- ``fit``: :meth:`NeuroMask.fit`, each step count in one epoch (the bench's (b));
+- ``fit``: :meth:`NeuroMask.fit`, timed over ``hi - lo`` steps inside one call, epochs of
+  ``lo`` steps (the bench's (b), :func:`keras_neuromask.bench.fit_step_seconds`);
 - ``stand_in_model``, ``stand_in_in_graph``: the first two with a stand-in classifier (global
   average pooling + dense, same input and classes) that costs almost nothing.
 
@@ -14,11 +15,8 @@ The step's cost over the model's then splits as::
 
     fit - model = maths + keras + rest
     maths = stand_in_in_graph - stand_in_model   (mask maths, losses, optimiser)
-    keras = fit - in_graph                        (reading and writing the state, trackers)
+    keras = fit - in_graph                        (state in variables, epochs, callbacks)
     rest  = in_graph - model - maths              (how the two interact: caches, threads)
-
-Apart from steps, ``fit`` pays a fixed cost per epoch (callbacks, logs, metric resets):
-``epoch_seconds = (t(hi steps in hi / lo epochs) - t(hi steps in one epoch)) / (hi / lo - 1)``.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask.bench import _timed, fit_runs, gradient_loop, step_counts
+from keras_neuromask.bench import _timed, fit_step_seconds, gradient_loop, step_counts
 from keras_neuromask.explainer import NeuroMask
 from keras_neuromask.export import make_explain_function
 
@@ -42,7 +40,6 @@ class StepProfile(NamedTuple):
     batch: int
     wall: dict  # loop name -> seconds
     cpu: dict  # loop name -> seconds
-    epoch_seconds: float  # fit's fixed wall time per epoch (whole batch)
 
     def shares(self, clock: str = "wall") -> dict:
         """The split of ``fit - model`` (see the module docstring), as ratios to ``model``."""
@@ -76,7 +73,7 @@ def _loops(model: keras.Model, images: np.ndarray, counts, jit_compile: bool) ->
         loops["in_graph"][n] = lambda f=in_graph: f(x, targets)["masks"].numpy()
         for run in (loops["model"][n], loops["in_graph"][n]):
             run()
-    return loops, targets.numpy()
+    return loops, explainer, targets.numpy()
 
 
 def profile(model: keras.Model, images: np.ndarray, *, image_steps: int = 240,
@@ -84,35 +81,37 @@ def profile(model: keras.Model, images: np.ndarray, *, image_steps: int = 240,
     """Times the loops of the module docstring on ``images`` (one batch)."""
     batch = len(images)
     lo, hi = step_counts(image_steps, batch)
-    loops, targets = _loops(model, images, (lo, hi), jit_compile)
-    cheap, _ = _loops(stand_in(model), images, (lo, hi), jit_compile)
-    loops["fit"] = fit_runs(model, images, targets, (lo, hi), jit_compile=jit_compile)
+    loops, explainer, targets = _loops(model, images, (lo, hi), jit_compile)
+    cheap, _, _ = _loops(stand_in(model), images, (lo, hi), jit_compile)
     loops.update({"stand_in_model": cheap["model"], "stand_in_in_graph": cheap["in_graph"]})
-    epochs = hi // lo
-    many_epochs = fit_runs(model, images, targets, (hi,), jit_compile=jit_compile,
-                           epochs=epochs)[hi]
-    samples, per_epoch = {name: [] for name in LOOPS}, []
+
+    def fit():
+        return fit_step_seconds(explainer, images, targets, lo, hi // lo)
+
+    fit()  # traces
+    samples = {name: [] for name in LOOPS}
     for _ in range(repeats):
         for name in LOOPS:
+            if name == "fit":
+                samples[name].append(fit())
+                continue
             run = loops[name]
             samples[name].append((_timed(run[hi]) - _timed(run[lo])) / ((hi - lo) * batch))
-        per_epoch.append((_timed(many_epochs) - _timed(loops["fit"][hi]))[0] / (epochs - 1))
     medians = {name: np.median(np.array(values), axis=0) for name, values in samples.items()}
     return StepProfile(batch, {n: float(m[0]) for n, m in medians.items()},
-                       {n: float(m[1]) for n, m in medians.items()}, float(np.median(per_epoch)))
+                       {n: float(m[1]) for n, m in medians.items()})
 
 
 def table(profiles: dict) -> str:
     """``{(model name, batch): StepProfile}`` as a markdown table (ratios to the model's cost)."""
     lines = ["| model | B | clock | model fwd+bwd, ms/img | fit / model | in-graph loop / model"
-             " | mask maths + optimiser | Keras fit | rest | fit's cost per epoch, ms |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             " | mask maths + optimiser | Keras fit | rest |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     for (name, batch), found in profiles.items():
         for clock in ("wall", "cpu"):
             values = list(found.shares(clock).values())
             model_ms = (found.wall if clock == "wall" else found.cpu)["model"] * 1e3
-            epoch = f"{found.epoch_seconds * 1e3:.1f}" if clock == "wall" else "-"
             lines.append(f"| {name} | {batch} | {clock} | {model_ms:.2f} | {values[0]:.2f} | "
                          f"{values[1]:.2f} | " + " | ".join(f"{v:+.2f}" for v in values[2:])
-                         + f" | {epoch} |")
+                         + " |")
     return "\n".join(lines)
