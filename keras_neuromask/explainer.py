@@ -17,12 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import inputs, losses, masking
-from keras_neuromask.losses import LossTerms
 from keras_neuromask.callbacks import PlateauStopping
+from keras_neuromask.losses import LossTerms
 from keras_neuromask.optimisation import run_steps
 from keras_neuromask.optimizers import MaskOptimizer
 from keras_neuromask.presets import get_preset
-
 
 
 class Explanation(NamedTuple):
@@ -282,8 +281,9 @@ class NeuroMask(keras.Model):
 
         Each epoch is ``steps_per_epoch`` optimisation steps on the same batch (default: the
         largest divisor of ``steps`` up to 50, or up to 25 with ``early_stopping``), run by
-        one ``train_step`` as one in-graph loop; so callbacks such as ``EarlyStopping(monitor="loss")`` or
-        ``CSVLogger`` see one row per epoch. The masks are then in :meth:`current_masks`.
+        one ``train_step`` as one in-graph loop; so callbacks such as
+        ``EarlyStopping(monitor="loss")`` or ``CSVLogger`` see one row per epoch. The masks
+        are then in :meth:`current_masks`.
 
         Args:
             images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``.

@@ -1,8 +1,10 @@
 """Update rules for the mask parameters, shared by Keras ``fit`` and the exported graph.
 
-Each rule is a pure function ``(params, grads, slots, step, lr) -> (params, slots)`` so the
-same arithmetic runs in :class:`MaskOptimizer` (a Keras optimizer, for ``fit``) and inside
-the ``tf.while_loop`` of a SavedModel (where nothing may be a variable).
+Each rule is a pure function ``(params, grads, slots, step, lr) -> (params, slots)``, run
+inside the ``tf.while_loop`` of :func:`keras_neuromask.optimisation.run_steps` by ``fit``,
+the SavedModel (where nothing may be a variable) and several devices alike.
+:class:`MaskOptimizer` keeps ``fit``'s state between epochs (its slots and step count) and is
+also a working Keras optimizer for the same rules.
 
 - ``"adam"``: Kingma & Ba 2015, as in Keras: ``m += (1 - b1)(g - m)``,
   ``v += (1 - b2)(g² - v)``, ``w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)``,
