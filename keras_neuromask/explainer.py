@@ -274,6 +274,17 @@ class NeuroMask(keras.Model):
             self.trackers[name].update_state(total / count)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
+    def make_train_function(self, force=False):
+        """Keras' train function, never XLA-compiled as a whole: with ``jit_compile``,
+        :func:`~keras_neuromask.optimisation.run_steps` compiles each step instead (an XLA
+        ``while`` loop made ``fit`` 6-8x slower than the model on CPU)."""
+        xla = self.jit_compile
+        self.jit_compile = False
+        try:
+            return super().make_train_function(force)
+        finally:
+            self.jit_compile = xla  # read by train_step when it is traced, after this
+
     # --------------------------------------------------------------------- public API
     def fit(self, images, targets=None, *, steps: int | None = None,
             steps_per_epoch: int | None = None, callbacks=None, verbose="auto", **kwargs):
@@ -424,7 +435,7 @@ class NeuroMask(keras.Model):
         self._image_size = tuple(shape[1:3])
         self.compile(optimizer=MaskOptimizer(self.settings["optimizer"],
                                              self.settings["learning_rate"]),
-                     jit_compile=False)  # run_steps compiles each step, not the loop
+                     jit_compile=self.jit_compile)
         self.optimizer.build([self.mask_params])
         self._compiled_for = key
 

@@ -221,8 +221,11 @@ def test_jit_compile_gives_the_same_masks_and_keeps_the_classifier():
     classifier = oracle_classifier()
     before = weights_of(classifier)
     plain = NeuroMask(classifier, steps=20).explain(images)
-    compiled = NeuroMask(classifier, steps=20, jit_compile=True).explain(images)
+    explainer = NeuroMask(classifier, steps=20, jit_compile=True)
+    compiled = explainer.explain(images)
     assert compiled.steps.tolist() == [20, 20]
+    assert explainer.jit_compile  # Keras' compile() must not reset it (it once did)
+    assert explainer.get_config()["jit_compile"] is True
     # XLA fuses and rounds differently; over 20 Adam steps that stays far below the masks'
     # own scale
     np.testing.assert_allclose(compiled.masks, plain.masks, atol=1e-3)
