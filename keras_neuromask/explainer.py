@@ -68,7 +68,7 @@ class NeuroMask(keras.Model):
         preprocess: a TF function applied to the masked image before the classifier, for
             models whose preprocessing lives outside (``keras.applications.*``).
         batch_size: images optimised together by :meth:`explain`.
-        jit_compile: compile the step with XLA.
+        jit_compile: compile each optimisation step with XLA (for GPUs; slower on CPU).
         classifier_output: ``"auto"`` (detect a softmax), ``"logits"`` or ``"probabilities"``.
         blur_sigma: standard deviation (pixels) of the ``"blur"`` baseline.
         early_stopping: stop a batch's optimisation once its mean loss has plateaued
