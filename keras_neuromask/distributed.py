@@ -65,8 +65,7 @@ def explain_distributed(explainer: NeuroMask, images, targets=None, *,
         raise ValueError("Expected an explainer with early_stopping=False (shards would stop "
                          "apart, at steps the result cannot report). Received: "
                          f"{explainer.early_stopping!r}")
-    steps = inputs.check_int("steps", explainer.settings["steps"] if steps is None else steps,
-                       minimum=1)
+    steps = explainer._checked_steps(steps)
     batch, _ = inputs.as_image_batch(images)
     inputs.check_image_shape(batch, explainer.classifier, explainer.preprocess is not None)
     explainer._warn_on_value_range(batch)

@@ -335,8 +335,8 @@ class NeuroMask(keras.Model):
         batch, _ = inputs.as_image_batch(images)
         inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
         self._warn_on_value_range(batch)
-        size = inputs.check_int("batch_size", self.batch_size if batch_size is None else batch_size,
-                          minimum=1)
+        size = inputs.check_int(
+            "batch_size", self.batch_size if batch_size is None else batch_size, minimum=1)
         all_targets, original = self._targets_and_probability(batch, targets)
         masks, masked, steps_taken = [], [], []
         for first in range(0, len(batch), size):
@@ -369,6 +369,11 @@ class NeuroMask(keras.Model):
         """A static loss scale of 2^12 when the classifier computes in float16, else 1."""
         dtype = getattr(self._classifier, "compute_dtype", "float32")
         return 4096.0 if dtype == "float16" else 1.0
+
+    def _checked_steps(self, steps) -> int:
+        """``steps`` (the preset's when ``None``) as an int >= 1, or ValueError."""
+        return inputs.check_int("steps", self.settings["steps"] if steps is None else steps,
+                                minimum=1)
 
     def _warn_on_value_range(self, batch: np.ndarray) -> None:
         """The paper presets were tuned on images in [0, 1]; say so when pixels are not."""
@@ -411,8 +416,7 @@ class NeuroMask(keras.Model):
 
     def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
                    verbose):
-        steps = inputs.check_int("steps", self.settings["steps"] if steps is None else steps,
-                           minimum=1)
+        steps = self._checked_steps(steps)
         per_epoch = _steps_per_epoch(steps, steps_per_epoch, self.early_stopping is not None)
         self._prepare(batch.shape, per_epoch)
         count, height, width = batch.shape[:3]

@@ -59,8 +59,10 @@ def stand_in(model: keras.Model) -> keras.Model:
                              keras.layers.Dense(model.output_shape[-1])], name="stand_in")
 
 
-def _loops(model: keras.Model, images: np.ndarray, counts, jit_compile: bool) -> dict:
-    """name -> {count: ``f()``} for the model's gradient and the in-graph loop, traced here."""
+def _loops(model: keras.Model, images: np.ndarray, counts, jit_compile: bool) -> tuple:
+    """``(loops, explainer, targets)``: loops maps "model" and "in_graph" to {count: ``f()``}
+    (the model's gradient and the in-graph loop, traced here); the explainer and the predicted
+    targets are the ones those loops use."""
     x = tf.constant(images)
     targets = tf.argmax(model(x, training=False), axis=-1)
     gradient = gradient_loop(model, jit_compile)
