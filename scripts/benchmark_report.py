@@ -2,9 +2,10 @@
 
 Runs NeuroMask (default, deletion and the paper presets), every tf-keras-vis method and RISE on
 ``--images`` correctly classified test images of the benchmark, scores pointing, energy,
-deletion, insertion, area and seconds per image, runs the sanity check (cascading weight
-randomisation) on NeuroMask and every tf-keras-vis method, and writes comparison.md / .json
-/ .png into ``--out``.
+deletion, insertion, area and seconds per image (and, for reference, the ground-truth object
+masks as a map: the perfect localiser), runs the sanity check (cascading weight randomisation)
+on NeuroMask and every tf-keras-vis method, and writes comparison.md / .json / .png into
+``--out``.
 
 Usage: python scripts/benchmark_report.py [--images 200] [--out docs/benchmark]
 """
@@ -23,7 +24,13 @@ import numpy as np  # noqa: E402
 from tune_default import benchmark_images  # noqa: E402
 
 from keras_neuromask.datasets import SHAPE_NAMES  # noqa: E402
-from keras_neuromask.report import default_methods, evaluate, markdown_table, write_report  # noqa: E402,E501
+from keras_neuromask.report import (  # noqa: E402
+    FixedMaps,
+    default_methods,
+    evaluate,
+    markdown_table,
+    write_report,
+)
 from keras_neuromask.sanity import sanity_check  # noqa: E402
 
 SANITY_METHODS = ("neuromask", "neuromask (deletion)", "saliency", "smoothgrad", "gradcam",
@@ -45,6 +52,7 @@ def main() -> None:
     start = time.perf_counter()
     model, images, labels, objects = benchmark_images(args.images)
     methods = default_methods(presets=("deletion", "paper-cifar", "paper-imagenet"))
+    methods["object mask (ground truth)"] = FixedMaps(objects)  # the perfect localiser
     rows, maps = evaluate(model, images, methods, targets=labels, object_masks=objects,
                           progress=lambda line: print(line, flush=True))
     sanity = {name: sanity_correlations(methods[name], model, images[:args.sanity_images],

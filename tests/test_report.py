@@ -3,10 +3,11 @@
 import json
 
 import numpy as np
+import pytest
 from conftest import oracle_classifier, oracle_images, oracle_object
 
 from keras_neuromask.compare import get_method
-from keras_neuromask.report import evaluate, markdown_table, write_report
+from keras_neuromask.report import FixedMaps, evaluate, markdown_table, write_report
 
 
 def test_evaluate_scores_each_method_and_neuromask_finds_the_oracle_patch(tmp_path):
@@ -35,3 +36,14 @@ def test_rows_without_ground_truth_show_a_dash():
     rows, _ = evaluate(model, images, {"saliency": get_method("saliency")}, progress=None,
                        fidelity_steps=5)
     assert np.isnan(rows[0].pointing) and "–" in markdown_table(rows)
+
+
+def test_fixed_maps_of_the_ground_truth_score_perfect_localisation():
+    model, images = oracle_classifier(), oracle_images(2)
+    objects = np.repeat(oracle_object()[None], 2, axis=0)
+    rows, maps = evaluate(model, images, {"truth": FixedMaps(objects)}, object_masks=objects,
+                          progress=None, fidelity_steps=5)
+    assert rows[0].pointing == 1.0 and rows[0].energy == 1.0 and rows[0].seconds_per_image == 0
+    np.testing.assert_array_equal(maps["truth"], objects)
+    with pytest.raises(ValueError, match="Expected 2 images of 32x32 pixels"):
+        FixedMaps(objects)(model, images[:1])
