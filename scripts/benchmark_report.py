@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 from tune_default import benchmark_images  # noqa: E402
 
 from keras_neuromask.datasets import SHAPE_NAMES  # noqa: E402
+from keras_neuromask.metrics import spearman_correlation  # noqa: E402
 from keras_neuromask.report import (  # noqa: E402
     FixedMaps,
     default_methods,
@@ -37,10 +38,26 @@ SANITY_METHODS = ("neuromask", "neuromask (deletion)", "saliency", "smoothgrad",
                   "gradcam++", "scorecam", "layercam")  # not RISE or the paper presets: slow
 
 
-def sanity_correlations(method, model, images, labels) -> list[float]:
-    """Mean Spearman correlation per randomisation depth (top 1, 2, ... layers)."""
+def sanity_correlations(method, model, images, labels, objects) -> dict[str, list[float]]:
+    """Mean Spearman correlations per randomisation depth (top 1, 2, ... layers): of the maps
+    with the unchanged model's maps, and of each depth's maps (the unchanged model's first)
+    with the object masks."""
     result = sanity_check(lambda m, x, t: method(m, x, t).maps, model, images, labels)
-    return [float(np.nanmean(c)) for c in result.correlation]
+    truth = objects.astype(np.float32)
+    with_object = [spearman_correlation(maps, truth)
+                   for maps in (result.original_maps, *result.randomized_maps)]
+    return {"with_original": [float(np.nanmean(c)) for c in result.correlation],
+            "with_object": [float(np.nanmean(c)) for c in with_object]}
+
+
+def print_sanity(sanity: dict, key: str, first: str | None = None) -> None:
+    """One markdown table: a row per method, a column per depth (``first``: a depth-0 one)."""
+    depths = len(next(iter(sanity.values()))["with_original"])
+    columns = ([first] if first else []) + [f"top {k + 1}" for k in range(depths)]
+    print("| method | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name, values in sanity.items():
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values[key]) + " |")
 
 
 def main() -> None:
@@ -55,19 +72,19 @@ def main() -> None:
     methods["object mask (ground truth)"] = FixedMaps(objects)  # the perfect localiser
     rows, maps = evaluate(model, images, methods, targets=labels, object_masks=objects,
                           progress=lambda line: print(line, flush=True))
-    sanity = {name: sanity_correlations(methods[name], model, images[:args.sanity_images],
-                                        labels[:args.sanity_images])
+    count = args.sanity_images
+    sanity = {name: sanity_correlations(methods[name], model, images[:count], labels[:count],
+                                        objects[:count])
               for name in SANITY_METHODS}
     write_report(args.out, rows, maps, images, titles=[SHAPE_NAMES[i] for i in labels],
                  extra={"sanity_spearman": sanity, "images": args.images})
     print(markdown_table(rows))
     print("\nsanity check: mean Spearman rank correlation of the maps before and after "
           "randomising the top k layers with weights (cascading)")
-    depths = len(next(iter(sanity.values())))
-    print("| method | " + " | ".join(f"top {k + 1}" for k in range(depths)) + " |")
-    print("|---|" + "---:|" * depths)
-    for name, values in sanity.items():
-        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    print_sanity(sanity, "with_original")
+    print("\nthe same maps' mean Spearman rank correlation with the object masks "
+          "(unchanged model, then after randomising the top k layers)")
+    print_sanity(sanity, "with_object", first="unchanged")
     print(f"wall time {time.perf_counter() - start:.0f} s")
 
 
