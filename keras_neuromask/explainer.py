@@ -62,7 +62,8 @@ class NeuroMask(keras.Model):
         steps: optimisation steps per batch.
         init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
             smoothness_weight, deletion_weight, deletion_baseline, sparsity, smoothness,
-            optimizer, learning_rate, baseline, mask_grid: see :mod:`keras_neuromask.presets`.
+            optimizer, learning_rate, baseline, blur_sigma, mask_grid: see
+            :mod:`keras_neuromask.presets`.
             ``baseline`` may also be an image broadcastable to the batch.
         seed: seeds the random init and the noise baseline; results repeat run to run on CPU.
         preprocess: a TF function applied to the masked image before the classifier, for
@@ -70,7 +71,6 @@ class NeuroMask(keras.Model):
         batch_size: images optimised together by :meth:`explain`.
         jit_compile: compile each optimisation step with XLA (for GPUs; slower on CPU).
         classifier_output: ``"auto"`` (detect a softmax), ``"logits"`` or ``"probabilities"``.
-        blur_sigma: standard deviation (pixels) of the ``"blur"`` baseline.
         early_stopping: stop a batch's optimisation once its mean loss has plateaued
             (:class:`keras_neuromask.callbacks.PlateauStopping`, whose docstring has the
             rule): ``False``/``None`` (off: all ``steps``), ``True`` (its defaults), a dict of its
@@ -107,7 +107,8 @@ class NeuroMask(keras.Model):
                          sparsity_weight=sparsity_weight, smoothness_weight=smoothness_weight,
                          sparsity=sparsity, smoothness=smoothness, optimizer=optimizer,
                          learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid,
-                         deletion_weight=deletion_weight, deletion_baseline=deletion_baseline)
+                         deletion_weight=deletion_weight, deletion_baseline=deletion_baseline,
+                         blur_sigma=blur_sigma)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
         self.preset = preset
         self.settings = _resolve_settings(preset, self._overrides)
@@ -116,10 +117,6 @@ class NeuroMask(keras.Model):
         if preprocess is not None and not callable(preprocess):
             raise TypeError(f"Expected preprocess to be None or callable. Received: "
                             f"{preprocess!r}")
-        if blur_sigma is not None and (isinstance(blur_sigma, bool) or not isinstance(
-                blur_sigma, (int, float)) or not math.isfinite(blur_sigma) or blur_sigma <= 0):
-            raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
-                             f"Received: {blur_sigma!r}")
         self.preprocess = preprocess
         self.jit_compile = bool(jit_compile)
         if classifier_output not in ("auto", "logits", "probabilities"):
@@ -128,7 +125,6 @@ class NeuroMask(keras.Model):
         self.classifier_output = classifier_output
         self._from_logits = None if classifier_output == "auto" else (
             classifier_output == "logits")
-        self.blur_sigma = blur_sigma
         self.early_stopping = _plateau_stopping(early_stopping)  # a PlateauStopping or None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LossTerms._fields}
         self.mask_params = None
@@ -180,7 +176,7 @@ class NeuroMask(keras.Model):
     def baseline_for(self, images: tf.Tensor) -> tf.Tensor:
         """The baseline ``b`` for a batch of images."""
         return masking.make_baseline(images, self.settings["baseline"], seed=self.seed,
-                                     blur_sigma=self.blur_sigma)
+                                     blur_sigma=self.settings["blur_sigma"])
 
     def masks_from_params(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks of parameters ``params`` at image size ``size``."""
@@ -200,7 +196,8 @@ class NeuroMask(keras.Model):
         ``fit``, the exported graph and :func:`explain_distributed` all run this function.
         """
         s = self.settings
-        removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed)
+        removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed,
+                                              blur_sigma=s["blur_sigma"])
                         if s["deletion_weight"] else None)
         grid_mask, kept, removed = self._mask_maths(params, images, baseline, removed_fill)
         kept_out, removed_out = self._classify_games(kept, removed)
@@ -455,7 +452,7 @@ class NeuroMask(keras.Model):
             "preprocess": (None if self.preprocess is None
                            else keras.saving.serialize_keras_object(self.preprocess)),
             "batch_size": self.batch_size, "jit_compile": self.jit_compile,
-            "classifier_output": self.classifier_output, "blur_sigma": self.blur_sigma,
+            "classifier_output": self.classifier_output,
             "early_stopping": (False if self.early_stopping is None
                                else self.early_stopping.get_config()),
         }
@@ -497,6 +494,10 @@ def _resolve_settings(preset: str, overrides: dict) -> dict:
             raise ValueError(f"Expected {key} to be a finite number >= 0. Received: {value!r}")
         settings[key] = float(value)
     settings["steps"] = inputs.check_int("steps", settings["steps"], minimum=1)
+    sigma = settings["blur_sigma"]
+    if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
+                         f"Received: {sigma!r}")
     if not settings["preservation_weight"] and not settings["deletion_weight"]:
         raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
                          "play). Received: both 0")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from conftest import oracle_classifier, oracle_images, oracle_object, small_cnn
 
-from keras_neuromask import NeuroMask
+from keras_neuromask import NeuroMask, masking
 
 
 def weights_of(model):
@@ -199,6 +199,17 @@ def test_every_baseline_gives_valid_masks(baseline):
         baseline = np.full((32, 32, 3), 0.5, np.float32)
     result = NeuroMask(oracle_classifier(), baseline=baseline, steps=10).explain(images)
     assert np.isfinite(result.masks).all() and result.masks.shape == (2, 32, 32)
+
+
+def test_blur_sigma_comes_from_the_preset_unless_given():
+    images = tf.constant(oracle_images(2))
+    default = NeuroMask(oracle_classifier()).baseline_for(images)
+    np.testing.assert_array_equal(default, masking.make_baseline(images, "blur", blur_sigma=10.0))
+    wider = NeuroMask(oracle_classifier(), blur_sigma=3.0)
+    np.testing.assert_array_equal(wider.baseline_for(images),
+                                  masking.make_baseline(images, "blur", blur_sigma=3.0))
+    assert NeuroMask.from_config(wider.get_config()).settings["blur_sigma"] == 3.0
+    assert NeuroMask(oracle_classifier(), preset="paper-cifar").settings["blur_sigma"] is None
 
 
 def test_coarse_mask_grid_is_upsampled_to_the_image():
