@@ -8,11 +8,16 @@ deletion, insertion, area and seconds per image (no ground truth here), and writ
 comparison.md / .json / .png into ``--out``. Skips with a message when the model is missing.
 
 Usage: python scripts/natural_report.py [--model PATH] [--out docs/natural] [--rise-masks 4000]
+    [--methods NAME,NAME] [--configs '{"name": {NeuroMask keywords}}']
+
+``--configs`` adds NeuroMask runs with the default preset's keywords changed (rows
+``neuromask (name)``), for tuning the default on photos.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -68,6 +73,7 @@ def main() -> int:
     parser.add_argument("--out", default="docs/natural")
     parser.add_argument("--rise-masks", type=int, default=4000)
     parser.add_argument("--methods", help="comma-separated subset of the report's methods")
+    parser.add_argument("--configs", help="JSON: name -> NeuroMask keywords, added as rows")
     args = parser.parse_args()
     if not os.path.exists(args.model):
         print(f"skipped: no classifier at {args.model} (it lives in the project's shared/ "
@@ -85,6 +91,8 @@ def main() -> int:
     methods["rise"] = get_method("rise", num_masks=args.rise_masks)
     if args.methods:
         methods = {name: methods[name] for name in args.methods.split(",")}
+    for name, options in json.loads(args.configs or "{}").items():
+        methods[f"neuromask ({name})"] = get_method("neuromask", **options)
     rows, maps = evaluate(model, images, methods, progress=lambda line: print(line, flush=True))
     write_report(args.out, rows, maps, images, titles=names, grid_rows=len(names),
                  extra={"photos": names, "model": os.path.basename(args.model)})
