@@ -2,8 +2,9 @@
 
 ``"paper-cifar"`` and ``"paper-imagenet"`` reproduce the reference code of the paper
 (github nesl/neuromask: the CIFAR demo and the Inception-v3 notebook). ``"default"`` is ours,
-tuned for quality per step on the generated localisation benchmark (see README, "Choosing
-the default"); ``"deletion"`` plays the deletion game instead of the preservation game.
+tuned on the generated localisation benchmark and on photos with an ImageNet classifier (see
+README, "Choosing the default"); ``"deletion"`` plays the deletion game instead of the
+preservation game.
 
 Keys:
     init: ``"uniform"`` (``w ~ U(-param_limit, param_limit)``, seeded per image) or
@@ -71,7 +72,7 @@ PRESETS: dict[str, dict] = {
         "smoothness": "total_variation",
         "optimizer": "adam",
         "learning_rate": 0.2,
-        "steps": 300,
+        "steps": 150,
         "baseline": "blur",
         "blur_sigma": 10.0,
         "mask_grid": None,
@@ -83,7 +84,8 @@ PRESETS: dict[str, dict] = {
 # destroys the class; a smoother mask than the default's (see README, "Choosing the default").
 # Only the kept image uses ``baseline``, so the deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
-                       "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 4.0}
+                       "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 4.0,
+                       "steps": 300}
 
 
 def get_preset(name: str) -> dict:
