@@ -64,9 +64,9 @@ PRESETS: dict[str, dict] = {
         "init": "constant",
         "init_value": 0.0,
         "param_limit": 10.0,
-        "temperature": 0.5,
+        "temperature": 0.4,
         "preservation_weight": 1.0,
-        "sparsity_weight": 2.0,
+        "sparsity_weight": 3.0,
         "sparsity": "mask_l1",
         "smoothness_weight": 1.0,
         "smoothness": "total_variation",
@@ -74,7 +74,7 @@ PRESETS: dict[str, dict] = {
         "learning_rate": 0.2,
         "steps": 150,
         "baseline": "blur",
-        "blur_sigma": 10.0,
+        "blur_sigma": 16.0,
         "mask_grid": None,
         "deletion_weight": 0.0,
         "deletion_baseline": "mean",
@@ -85,7 +85,7 @@ PRESETS: dict[str, dict] = {
 # Only the kept image uses ``baseline``, so the deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
                        "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 4.0,
-                       "steps": 300}
+                       "temperature": 0.5, "steps": 300}
 
 
 def get_preset(name: str) -> dict:

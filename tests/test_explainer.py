@@ -78,7 +78,7 @@ def test_objective_adds_delta_times_the_deletion_loss_of_the_removed_image():
     both = NeuroMask(oracle_classifier(), deletion_weight=0.5, deletion_baseline="zero",
                      classifier_output="logits")
     terms = both.objective(params, images, baseline, targets)
-    mask = tf.sigmoid(params / 0.5)
+    mask = tf.sigmoid(params / both.settings["temperature"])
     removed = both.classify(images * (1 - mask))
     expected = -np.log(1 - tf.nn.softmax(removed).numpy()[[0, 1], [0, 1]])
     np.testing.assert_allclose(terms.deletion, expected, rtol=1e-4)
@@ -204,11 +204,11 @@ def test_every_baseline_gives_valid_masks(baseline):
 def test_blur_sigma_comes_from_the_preset_unless_given():
     images = tf.constant(oracle_images(2))
     default = NeuroMask(oracle_classifier()).baseline_for(images)
-    np.testing.assert_array_equal(default, masking.make_baseline(images, "blur", blur_sigma=10.0))
-    wider = NeuroMask(oracle_classifier(), blur_sigma=3.0)
-    np.testing.assert_array_equal(wider.baseline_for(images),
+    np.testing.assert_array_equal(default, masking.make_baseline(images, "blur", blur_sigma=16.0))
+    narrower = NeuroMask(oracle_classifier(), blur_sigma=3.0)
+    np.testing.assert_array_equal(narrower.baseline_for(images),
                                   masking.make_baseline(images, "blur", blur_sigma=3.0))
-    assert NeuroMask.from_config(wider.get_config()).settings["blur_sigma"] == 3.0
+    assert NeuroMask.from_config(narrower.get_config()).settings["blur_sigma"] == 3.0
     assert NeuroMask(oracle_classifier(), preset="paper-cifar").settings["blur_sigma"] is None
 
 

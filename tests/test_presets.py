@@ -32,10 +32,10 @@ def test_get_preset_returns_a_copy_and_refuses_unknown_names():
 
 def test_default_preset_is_the_tuned_one():
     assert PRESETS["default"] == dict(
-        init="constant", init_value=0.0, param_limit=10.0, temperature=0.5,
-        preservation_weight=1.0, sparsity_weight=2.0, sparsity="mask_l1",
+        init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
+        preservation_weight=1.0, sparsity_weight=3.0, sparsity="mask_l1",
         smoothness_weight=1.0, smoothness="total_variation", optimizer="adam",
-        learning_rate=0.2, steps=150, baseline="blur", blur_sigma=10.0, mask_grid=None,
+        learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0, mask_grid=None,
         deletion_weight=0.0, deletion_baseline="mean")
 
 
@@ -43,5 +43,5 @@ def test_deletion_preset_is_the_default_playing_only_the_deletion_game():
     changed = {key: value for key, value in PRESETS["deletion"].items()
                if PRESETS["default"][key] != value}
     assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, sparsity_weight=1.0,
-                           smoothness_weight=4.0, steps=300)
+                           smoothness_weight=4.0, temperature=0.5, steps=300)
     assert PRESETS["paper-cifar"]["deletion_weight"] == 0.0
