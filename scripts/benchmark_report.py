@@ -20,11 +20,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import numpy as np  # noqa: E402
-from tune_default import benchmark_images  # noqa: E402
+from tune_default import benchmark_images, print_sanity, sanity_correlations  # noqa: E402
 
 from keras_neuromask.datasets import SHAPE_NAMES  # noqa: E402
-from keras_neuromask.metrics import spearman_correlation  # noqa: E402
 from keras_neuromask.report import (  # noqa: E402
     FixedMaps,
     default_methods,
@@ -32,32 +30,9 @@ from keras_neuromask.report import (  # noqa: E402
     markdown_table,
     write_report,
 )
-from keras_neuromask.sanity import sanity_check  # noqa: E402
 
 SANITY_METHODS = ("neuromask", "neuromask (deletion)", "saliency", "smoothgrad", "gradcam",
                   "gradcam++", "scorecam", "layercam")  # not RISE or the paper presets: slow
-
-
-def sanity_correlations(method, model, images, labels, objects) -> dict[str, list[float]]:
-    """Mean Spearman correlations per randomisation depth (top 1, 2, ... layers): of the maps
-    with the unchanged model's maps, and of each depth's maps (the unchanged model's first)
-    with the object masks."""
-    result = sanity_check(lambda m, x, t: method(m, x, t).maps, model, images, labels)
-    truth = objects.astype(np.float32)
-    with_object = [spearman_correlation(maps, truth)
-                   for maps in (result.original_maps, *result.randomized_maps)]
-    return {"with_original": [float(np.nanmean(c)) for c in result.correlation],
-            "with_object": [float(np.nanmean(c)) for c in with_object]}
-
-
-def print_sanity(sanity: dict, key: str, first: str | None = None) -> None:
-    """One markdown table: a row per method, a column per depth (``first``: a depth-0 one)."""
-    depths = len(next(iter(sanity.values()))["with_original"])
-    columns = ([first] if first else []) + [f"top {k + 1}" for k in range(depths)]
-    print("| method | " + " | ".join(columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    for name, values in sanity.items():
-        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values[key]) + " |")
 
 
 def main() -> None:

@@ -5,7 +5,11 @@ runs on the same correctly classified test images. Prints a markdown table of po
 energy, deletion, insertion, area and seconds per image, then the mean optimisation steps
 each configuration took per image (``Explanation.steps``: fewer with ``early_stopping``).
 
+With ``--sanity-images K`` it also runs the sanity check (cascading weight randomisation) of
+every configuration on the first K images.
+
 Usage: python scripts/tune_default.py [--images 64] [--configs '{"name": {...}, ...}']
+       [--sanity-images 16]
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import numpy as np  # noqa: E402
 
 from keras_neuromask.compare import NeuroMaskMethod  # noqa: E402
 from keras_neuromask.datasets import make_shapes, trained_shapes_cnn  # noqa: E402
+from keras_neuromask.metrics import spearman_correlation  # noqa: E402
 from keras_neuromask.report import evaluate, markdown_table  # noqa: E402
+from keras_neuromask.sanity import sanity_check  # noqa: E402
 
 CONFIGS = {
     "default": {},
@@ -64,10 +70,34 @@ def benchmark_images(count: int, seed: int = 2024):
     return model, data.images[keep], data.labels[keep], data.object_masks[keep]
 
 
+def sanity_correlations(method, model, images, labels, objects) -> dict[str, list[float]]:
+    """Mean Spearman correlations per randomisation depth (top 1, 2, ... layers): of the maps
+    with the unchanged model's maps, and of each depth's maps (the unchanged model's first)
+    with the object masks."""
+    result = sanity_check(lambda m, x, t: method(m, x, t).maps, model, images, labels)
+    truth = objects.astype(np.float32)
+    with_object = [spearman_correlation(maps, truth)
+                   for maps in (result.original_maps, *result.randomized_maps)]
+    return {"with_original": [float(np.nanmean(c)) for c in result.correlation],
+            "with_object": [float(np.nanmean(c)) for c in with_object]}
+
+
+def print_sanity(sanity: dict, key: str, first: str | None = None) -> None:
+    """One markdown table: a row per method, a column per depth (``first``: a depth-0 one)."""
+    depths = len(next(iter(sanity.values()))["with_original"])
+    columns = ([first] if first else []) + [f"top {k + 1}" for k in range(depths)]
+    print("| method | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for name, values in sanity.items():
+        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in values[key]) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--configs", help="JSON: name -> NeuroMask keywords")
+    parser.add_argument("--sanity-images", type=int, default=0,
+                        help="also run the sanity check on this many of the images (0: no)")
     args = parser.parse_args()
     configs = json.loads(args.configs) if args.configs else CONFIGS
     model, images, labels, objects = benchmark_images(args.images)
@@ -78,6 +108,14 @@ def main() -> None:
     print("\n| configuration | mean steps per image |\n|---|---:|")
     for name, method in methods.items():
         print(f"| {name} | {np.mean(method.steps):.1f} |")
+    if args.sanity_images:
+        count = args.sanity_images
+        sanity = {name: sanity_correlations(method, model, images[:count], labels[:count],
+                                            objects[:count])
+                  for name, method in methods.items()}
+        print(f"\nsanity check ({count} images): mean Spearman rank correlation of the maps "
+              "before and after randomising the top k layers (cascading)")
+        print_sanity(sanity, "with_original")
 
 
 if __name__ == "__main__":
