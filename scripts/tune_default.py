@@ -5,11 +5,12 @@ runs on the same correctly classified test images. Prints a markdown table of po
 energy, deletion, insertion, area and seconds per image, then the mean optimisation steps
 each configuration took per image (``Explanation.steps``: fewer with ``early_stopping``).
 
-With ``--sanity-images K`` it also runs the sanity check (cascading weight randomisation) of
-every configuration on the first K images.
+``--methods layercam,gradcam`` scores other methods beside them, ``--seed`` draws another set
+of test images, and ``--sanity-images K`` also runs the sanity check (cascading weight
+randomisation) of every configuration on the first K images.
 
 Usage: python scripts/tune_default.py [--images 64] [--configs '{"name": {...}, ...}']
-       [--sanity-images 16]
+       [--methods layercam] [--seed 2024] [--sanity-images 16]
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from keras_neuromask.compare import NeuroMaskMethod  # noqa: E402
+from keras_neuromask.compare import NeuroMaskMethod, get_method  # noqa: E402
 from keras_neuromask.datasets import make_shapes, trained_shapes_cnn  # noqa: E402
 from keras_neuromask.metrics import spearman_correlation  # noqa: E402
 from keras_neuromask.report import evaluate, markdown_table  # noqa: E402
@@ -96,14 +97,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--configs", help="JSON: name -> NeuroMask keywords")
+    parser.add_argument("--methods", default="",
+                        help="comma-separated other methods to score beside (e.g. layercam)")
+    parser.add_argument("--seed", type=int, default=2024, help="of the generated test images")
     parser.add_argument("--sanity-images", type=int, default=0,
                         help="also run the sanity check on this many of the images (0: no)")
     args = parser.parse_args()
     configs = json.loads(args.configs) if args.configs else CONFIGS
-    model, images, labels, objects = benchmark_images(args.images)
+    model, images, labels, objects = benchmark_images(args.images, seed=args.seed)
     methods = {name: StepsCounted(**options) for name, options in configs.items()}
-    rows, _ = evaluate(model, images, methods, targets=labels, object_masks=objects,
-                       progress=None)
+    others = {name: get_method(name) for name in args.methods.split(",") if name}
+    rows, _ = evaluate(model, images, {**methods, **others}, targets=labels,
+                       object_masks=objects, progress=None)
     print(markdown_table(rows))
     print("\n| configuration | mean steps per image |\n|---|---:|")
     for name, method in methods.items():
