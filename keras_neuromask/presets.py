@@ -81,8 +81,9 @@ PRESETS: dict[str, dict] = {
     },
 }
 # The deletion game alone (Fong & Vedaldi 2017): the smallest smooth region whose removal
-# destroys the class; a smoother mask than the default's (see README, "Choosing the default").
-# Only the kept image uses ``baseline``, so the deletion game ignores it.
+# destroys the class; a smoother mask than the default's, at the temperature it was tuned
+# with (see README, "Choosing the default"). Only the kept image uses ``baseline``, so the
+# deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
                        "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 4.0,
                        "temperature": 0.5, "steps": 300}
