@@ -178,6 +178,14 @@ class NeuroMask(keras.Model):
         return masking.make_baseline(images, self.settings["baseline"], seed=self.seed,
                                      blur_sigma=self.settings["blur_sigma"])
 
+    def removed_fill_for(self, images: tf.Tensor):
+        """What fills the removed region in the deletion game (None when it is not played)."""
+        s = self.settings
+        if not s["deletion_weight"]:
+            return None
+        return masking.make_baseline(images, s["deletion_baseline"], seed=self.seed,
+                                     blur_sigma=s["blur_sigma"])
+
     def masks_from_params(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks of parameters ``params`` at image size ``size``."""
         return masking.upsample(masking.mask_from_params(params, self.settings["temperature"]),
@@ -190,15 +198,17 @@ class NeuroMask(keras.Model):
         outputs = inputs.check_outputs(self._classifier(images, training=False))
         return tf.cast(outputs, tf.float32)  # float32 losses under mixed precision too
 
-    def objective(self, params, images, baseline, targets) -> LossTerms:
+    def objective(self, params, images, baseline, targets, removed_fill=None) -> LossTerms:
         """The per-image loss terms for parameters ``params`` (a pure function of them).
 
         ``fit``, the exported graph and :func:`explain_distributed` all run this function.
+        ``removed_fill`` is :meth:`removed_fill_for` of the images, made here when not given
+        (:func:`keras_neuromask.optimisation.run_steps` makes it once per batch, like the
+        baseline).
         """
         s = self.settings
-        removed_fill = (masking.make_baseline(images, s["deletion_baseline"], seed=self.seed,
-                                              blur_sigma=s["blur_sigma"])
-                        if s["deletion_weight"] else None)
+        if removed_fill is None:
+            removed_fill = self.removed_fill_for(images)
         grid_mask, kept, removed = self._mask_maths(params, images, baseline, removed_fill)
         kept_out, removed_out = self._classify_games(kept, removed)
         zeros = tf.zeros(tf.shape(images)[:1])

@@ -45,11 +45,12 @@ def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, 
     start = tf.cast(step, tf.int32)
     zeros = tf.zeros(tf.shape(images)[:1])
     sums = LossTerms(*[zeros] * len(LossTerms._fields))
+    removed_fill = explainer.removed_fill_for(images)  # once per batch, not per step
 
     def one_step(params, slots, step):
         with tf.GradientTape() as tape:
             tape.watch(params)
-            terms = explainer.objective(params, images, baseline, targets)
+            terms = explainer.objective(params, images, baseline, targets, removed_fill)
             scaled = tf.reduce_sum(terms.loss) * scale  # float16 gradients must not underflow
         gradient = tape.gradient(scaled, params) / scale
         params, slots = apply_rule(rule, params, gradient, slots, step, rate)
