@@ -43,5 +43,5 @@ def test_deletion_preset_is_the_default_playing_only_the_deletion_game():
     changed = {key: value for key, value in PRESETS["deletion"].items()
                if PRESETS["default"][key] != value}
     assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, sparsity_weight=1.0,
-                           smoothness_weight=4.0, temperature=0.5, steps=300)
+                           smoothness_weight=8.0, steps=300)
     assert PRESETS["paper-cifar"]["deletion_weight"] == 0.0
