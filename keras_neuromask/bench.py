@@ -35,11 +35,12 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import losses, masking, optimizers
-from keras_neuromask.explainer import NeuroMask, _steps_per_epoch
-from keras_neuromask.presets import get_preset
+from keras_neuromask.explainer import NeuroMask
+from keras_neuromask.optimisation import epoch_length
+from keras_neuromask.settings import Settings
 
 PAPER_STEPS = 1000  # the ImageNet notebook's steps (the CIFAR demo runs 2000)
-DEFAULT_STEPS = get_preset("default")["steps"]
+DEFAULT_STEPS = Settings.from_preset("default").steps
 
 
 class ModelSpec(NamedTuple):
@@ -111,7 +112,7 @@ def step_counts(image_steps: int, batch: int) -> tuple[int, int]:
     return low, 3 * low
 
 
-def _timed(fn) -> np.ndarray:
+def timed(fn) -> np.ndarray:
     """``[wall, process CPU]`` seconds of ``fn()``."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
@@ -137,7 +138,7 @@ def gradient_loop(model: keras.Model, jit_compile: bool):
     return loop
 
 
-def paper_step(model, images, params, slots, step: int, targets, settings: dict):
+def paper_step(model, images, params, slots, step: int, targets, settings: Settings):
     """One eager step of the paper's algorithm; returns ``(params, slots, loss)``.
 
     ``loss = a CE(f(m x), c) + b mean|w + limit| + g Laplacian energy(w)``, ``m = sigmoid(w/T)``,
@@ -146,24 +147,24 @@ def paper_step(model, images, params, slots, step: int, targets, settings: dict)
     s = settings
     with tf.GradientTape() as tape:
         tape.watch(params)
-        mask = masking.mask_from_params(params, s["temperature"])
+        mask = masking.mask_from_params(params, s.temperature)
         outputs = model(masking.blend(images, mask, tf.zeros_like(images)), training=False)
-        loss = (s["preservation_weight"] * losses.preservation(outputs, targets, from_logits=True)
-                + s["sparsity_weight"] * losses.parameter_l1(params, s["param_limit"])
-                + s["smoothness_weight"] * losses.smoothness(s["smoothness"], params, mask))
+        loss = (s.preservation_weight * losses.preservation(outputs, targets, from_logits=True)
+                + s.sparsity_weight * losses.parameter_l1(params, s.param_limit)
+                + s.smoothness_weight * losses.smoothness(s.smoothness, params, mask))
     grads = tape.gradient(loss, params)
     params, slots = optimizers.apply_rule("rmsprop", params, grads, slots, step,
-                                          s["learning_rate"])
+                                          s.learning_rate)
     return params, slots, loss
 
 
 def paper_step_seconds(model: keras.Model, image: np.ndarray, *, preset: str = "paper-imagenet",
                        steps: int = 20, warmup: int = 2, seed: int = 0) -> float:
     """(c) median seconds of one eager step of the paper's algorithm on one image."""
-    settings = get_preset(preset)
+    settings = Settings.from_preset(preset)
     x = tf.constant(image[None], tf.float32)
     targets = tf.argmax(model(x, training=False), axis=-1)
-    limit = settings["param_limit"]
+    limit = settings.param_limit
     params = tf.random.stateless_uniform((1, *image.shape[:2], 1), seed=[seed, 0],
                                          minval=-limit, maxval=limit)
     slots = optimizers.initial_slots("rmsprop", params)
@@ -180,7 +181,7 @@ def explain_seconds(model: keras.Model, images: np.ndarray, *, jit_compile: bool
                     steps: int = DEFAULT_STEPS) -> float:
     """(d) seconds per image of ``explain`` (default preset), its step compiled beforehand."""
     explainer = NeuroMask(model, jit_compile=jit_compile, batch_size=len(images))
-    explainer.explain(images, steps=_steps_per_epoch(steps, None))  # compiles the same step
+    explainer.explain(images, steps=epoch_length(steps, None))  # compiles the same step
     start = time.perf_counter()
     result = explainer.explain(images, steps=steps)
     seconds = time.perf_counter() - start
@@ -233,7 +234,7 @@ def step_costs(model: keras.Model, images: np.ndarray, *, jit_compile: bool,
     gradient(lo), fit()  # traces
     a, b = [], []
     for _ in range(repeats):
-        a.append((_timed(lambda: gradient(hi)) - _timed(lambda: gradient(lo))) / (hi - lo))
+        a.append((timed(lambda: gradient(hi)) - timed(lambda: gradient(lo))) / (hi - lo))
         b.append(fit())
     a, b = np.array(a) / batch, np.array(b)
     ratios = np.median(b / a, axis=0)
@@ -247,7 +248,7 @@ def _probe_seconds(model, images, jit_compile) -> float:
     loop = gradient_loop(model, jit_compile)
     targets = tf.argmax(model(x, training=False), axis=-1)
     loop(x, targets, tf.constant(1)).numpy()
-    return float(_timed(lambda: loop(x, targets, tf.constant(1)).numpy())[0]) / len(images)
+    return float(timed(lambda: loop(x, targets, tf.constant(1)).numpy())[0]) / len(images)
 
 
 def _projected_seconds(spec: ModelSpec, batches: list, repeats: int, probes: dict) -> float:
@@ -258,7 +259,7 @@ def _projected_seconds(spec: ModelSpec, batches: list, repeats: int, probes: dic
 
     total = sum(b * per_image(b) * (8 * repeats + 2) * step_counts(spec.image_steps, b)[0]
                 for b in batches)
-    steps = spec.explain_steps + _steps_per_epoch(spec.explain_steps, None)
+    steps = spec.explain_steps + epoch_length(spec.explain_steps, None)
     return total + sum(b * per_image(b) * steps for b in {batches[0], batches[-1]})
 
 

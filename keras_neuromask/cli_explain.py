@@ -72,7 +72,7 @@ def run_explain(args) -> int:
     """Explains every image; returns 0, or 1 when some images failed (the rest is written)."""
     loaded, preprocess = loaded_model(args)
     explainer = _explainer(args, loaded, preprocess)
-    steps = explainer.settings["steps"]
+    steps = explainer.settings.steps
     plans = plan_outputs(args.out, args.images, _SUFFIXES, reserved=("summary.json",))
     summary_path = plans[0][_SUFFIXES[0]].parent / "summary.json"
     progress = StepProgress(len(args.images) * steps, verbose=sys.stderr.isatty())
@@ -131,7 +131,7 @@ def run_export(args) -> int:
     path = export_saved_model(explainer, args.out, args.version,
                               image_shape=(*loaded.input_size, loaded.channels),
                               overwrite=args.overwrite)
-    print(f"exported {loaded.name} ({args.preset}, {explainer.settings['steps']} steps) "
+    print(f"exported {loaded.name} ({args.preset}, {explainer.settings.steps} steps) "
           f"to {path}")
     return 0
 

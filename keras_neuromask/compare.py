@@ -31,6 +31,11 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from keras_neuromask import inputs
+from keras_neuromask.predictions import (
+    as_probabilities,
+    looks_like_probabilities,
+    predict_in_chunks,
+)
 from keras_neuromask.rise import rise_saliency
 from keras_neuromask.vis_methods import (
     TF_KERAS_VIS_CLASSES,
@@ -97,22 +102,9 @@ class Method:
 
 def _scores_and_targets(prepared, batch: np.ndarray, targets, chunk: int = 64):
     """The copy's class scores on the images, and the targets (argmax when ``None``)."""
-    scores = np.concatenate([np.asarray(prepared.model.predict_on_batch(batch[i:i + chunk]))
-                             for i in range(0, len(batch), chunk)])
+    scores = predict_in_chunks(prepared.model.predict_on_batch, batch, chunk)
     checked = inputs.as_targets(targets, len(batch), scores.shape[-1])
     return scores, np.argmax(scores, axis=-1) if checked is None else checked
-
-
-def _looks_like_probabilities(scores: np.ndarray) -> bool:
-    return bool(np.all(scores >= 0) and np.allclose(scores.sum(-1), 1.0, atol=1e-3))
-
-
-def _probabilities(scores: np.ndarray, from_logits: bool) -> np.ndarray:
-    """``softmax(scores)`` when they are logits, else the scores as they are."""
-    if not from_logits:
-        return scores
-    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 class _TfKerasVisMethod(Method):
@@ -232,10 +224,10 @@ class RISE(Method):
         prepared = self._prepared(model, batch)
         scores, chosen = _scores_and_targets(prepared, batch, targets)
         # Logits unless the copy still ends in an (undetected, e.g. nested) softmax.
-        logits = prepared.logits or not _looks_like_probabilities(scores)
+        logits = prepared.logits or not looks_like_probabilities(scores)
 
         def probability(x):
-            return _probabilities(np.asarray(prepared.model.predict_on_batch(x)), logits)
+            return as_probabilities(np.asarray(prepared.model.predict_on_batch(x)), logits)
 
         return rise_saliency(probability, batch, chosen, **self.options)
 

@@ -20,7 +20,6 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask import inputs
 from keras_neuromask.explainer import Explanation, NeuroMask
 from keras_neuromask.export import make_explain_function
 
@@ -65,11 +64,8 @@ def explain_distributed(explainer: NeuroMask, images, targets=None, *,
         raise ValueError("Expected an explainer with early_stopping=False (shards would stop "
                          "apart, at steps the result cannot report). Received: "
                          f"{explainer.early_stopping!r}")
-    steps = explainer._checked_steps(steps)
-    batch, _ = inputs.as_image_batch(images)
-    inputs.check_image_shape(batch, explainer.classifier, explainer.preprocess is not None)
-    explainer._warn_on_value_range(batch)
-    chosen, original = explainer._targets_and_probability(batch, targets)
+    steps = explainer.settings.checked_steps(steps)
+    batch, chosen, original = explainer.checked_inputs(images, targets)
     strategy = _strategy(strategy)
 
     count, replicas = len(batch), strategy.num_replicas_in_sync

@@ -7,7 +7,6 @@ References:
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import NamedTuple
@@ -19,9 +18,11 @@ import tensorflow as tf
 from keras_neuromask import inputs, losses, masking
 from keras_neuromask.callbacks import PlateauStopping
 from keras_neuromask.losses import LossTerms
-from keras_neuromask.optimisation import run_steps
+from keras_neuromask.objective import Objective, loss_scale_for
+from keras_neuromask.optimisation import epoch_length, run_steps
 from keras_neuromask.optimizers import MaskOptimizer
-from keras_neuromask.presets import get_preset
+from keras_neuromask.predictions import looks_like_probabilities, predict_in_chunks
+from keras_neuromask.settings import Settings
 
 
 class Explanation(NamedTuple):
@@ -33,6 +34,14 @@ class Explanation(NamedTuple):
     masked_probability: np.ndarray  # float32 (N,), p(target | masked image)
     steps: np.ndarray  # int64 (N,), optimisation steps taken for each image
     seconds: float  # wall time of the whole call
+
+
+class CheckedInputs(NamedTuple):
+    """What :meth:`NeuroMask.checked_inputs` returns: a batch ready to explain."""
+
+    images: np.ndarray  # float32 (N, H, W, C), checked against the classifier
+    targets: np.ndarray  # int64 (N,), the classes to explain
+    original_probability: np.ndarray  # float32 (N,), p(target | image)
 
 
 @keras.saving.register_keras_serializable(package="keras_neuromask")
@@ -47,7 +56,9 @@ class NeuroMask(keras.Model):
 
     where ``x'' = (1 - m) x + m b_del`` removes the mask's region: the preservation game
     (``alpha``, the default) keeps the class with the mask's region alone, the deletion game
-    (``delta``, preset ``"deletion"``) destroys it by removing that region.
+    (``delta``, preset ``"deletion"``) destroys it by removing that region. The maths is the
+    :class:`~keras_neuromask.objective.Objective` of :meth:`mask_objective`; this class holds
+    the Keras hooks and the public API.
 
     minimised over ``w`` only; the classifier is never changed (it is not even tracked as a
     sub-layer of this model, so no ``trainable`` flag is touched). Images of a batch are
@@ -111,7 +122,7 @@ class NeuroMask(keras.Model):
                          blur_sigma=blur_sigma)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
         self.preset = preset
-        self.settings = _resolve_settings(preset, self._overrides)
+        self.settings = Settings.from_preset(preset, **self._overrides)
         self.seed = inputs.check_int("seed", seed, minimum=0)
         self.batch_size = inputs.check_int("batch_size", batch_size, minimum=1)
         if preprocess is not None and not callable(preprocess):
@@ -137,6 +148,11 @@ class NeuroMask(keras.Model):
         return self._classifier
 
     @property
+    def from_logits(self) -> bool | None:
+        """Whether the classifier gives logits; ``None`` until ``"auto"`` has seen outputs."""
+        return self._from_logits
+
+    @property
     def steps_per_epoch(self) -> int | None:
         """Optimisation steps per Keras epoch of the last ``fit`` (one ``train_step`` runs
         them all); ``None`` before the first."""
@@ -146,104 +162,12 @@ class NeuroMask(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
-    # ----------------------------------------------------------------- the maths (pure)
-    def grid_shape(self, height: int, width: int) -> tuple[int, int]:
-        """``(rows, cols)`` of the mask parameters for images of ``height`` x ``width``."""
-        grid = self.settings["mask_grid"]
-        if grid is None:
-            return height, width
-        return min(grid[0], height), min(grid[1], width)
-
-    def initial_params(self, count, height: int, width: int, first_index=0) -> tf.Tensor:
-        """The parameters' start for ``count`` images, ``(count, rows, cols, 1)``.
-
-        ``"uniform"``: ``w ~ U(-limit, limit)`` seeded by ``(seed, image index)`` so an
-        image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``.
-        ``count`` may be a scalar tensor (a batch size only known in the graph).
-        """
-        shape = (*self.grid_shape(height, width), 1)
-        if self.settings["init"] == "constant":
-            return tf.fill(tf.concat([[count], shape], 0),
-                           tf.constant(self.settings["init_value"], tf.float32))
-        limit = self.settings["param_limit"]
-        indices = tf.range(count, dtype=tf.int32) + first_index
-        return tf.map_fn(
-            lambda index: tf.random.stateless_uniform(
-                shape, seed=tf.stack([tf.constant(self.seed, tf.int32), index]),
-                minval=-limit, maxval=limit),
-            indices, fn_output_signature=tf.float32)
-
-    def baseline_for(self, images: tf.Tensor) -> tf.Tensor:
-        """The baseline ``b`` for a batch of images."""
-        return masking.make_baseline(images, self.settings["baseline"], seed=self.seed,
-                                     blur_sigma=self.settings["blur_sigma"])
-
-    def removed_fill_for(self, images: tf.Tensor):
-        """What fills the removed region in the deletion game (None when it is not played)."""
-        s = self.settings
-        if not s["deletion_weight"]:
-            return None
-        return masking.make_baseline(images, s["deletion_baseline"], seed=self.seed,
-                                     blur_sigma=s["blur_sigma"])
-
-    def masks_from_params(self, params, size) -> tf.Tensor:
-        """``(N, H, W, 1)`` masks of parameters ``params`` at image size ``size``."""
-        return masking.upsample(masking.mask_from_params(params, self.settings["temperature"]),
-                                size)
-
     def classify(self, images: tf.Tensor) -> tf.Tensor:
         """The classifier's output on images (after ``preprocess``), in inference mode."""
         if self.preprocess is not None:
             images = self.preprocess(images)
         outputs = inputs.check_outputs(self._classifier(images, training=False))
         return tf.cast(outputs, tf.float32)  # float32 losses under mixed precision too
-
-    def objective(self, params, images, baseline, targets, removed_fill=None) -> LossTerms:
-        """The per-image loss terms for parameters ``params`` (a pure function of them).
-
-        ``fit``, the exported graph and :func:`explain_distributed` all run this function.
-        ``removed_fill`` is :meth:`removed_fill_for` of the images, made here when not given
-        (:func:`keras_neuromask.optimisation.run_steps` makes it once per batch, like the
-        baseline).
-        """
-        s = self.settings
-        if removed_fill is None:
-            removed_fill = self.removed_fill_for(images)
-        grid_mask, kept, removed = self._mask_maths(params, images, baseline, removed_fill)
-        kept_out, removed_out = self._classify_games(kept, removed)
-        zeros = tf.zeros(tf.shape(images)[:1])
-        preservation = zeros if kept_out is None else losses.preservation(
-            kept_out, targets, from_logits=self._from_logits)
-        deletion = zeros if removed_out is None else losses.deletion(
-            removed_out, targets, from_logits=self._from_logits)
-        sparsity = losses.sparsity(s["sparsity"], params, grid_mask, s["param_limit"])
-        smoothness = losses.smoothness(s["smoothness"], params, grid_mask)
-        total = (s["preservation_weight"] * preservation + s["deletion_weight"] * deletion
-                 + s["sparsity_weight"] * sparsity + s["smoothness_weight"] * smoothness)
-        probability = losses.target_probability(  # of the game played (x' if both)
-            removed_out if kept_out is None else kept_out, targets,
-            from_logits=self._from_logits)
-        return LossTerms(total, preservation, deletion, sparsity, smoothness, probability)
-
-    def _classify_games(self, kept, removed):
-        """The classifier's outputs on ``x'`` (when ``alpha > 0``) and ``x''`` (when given),
-        in one call when both are needed."""
-        if removed is None:
-            return self.classify(kept), None
-        if not self.settings["preservation_weight"]:
-            return None, self.classify(removed)
-        outputs = self.classify(tf.concat([kept, removed], 0))
-        count = tf.shape(kept)[0]
-        return outputs[:count], outputs[count:]
-
-    def _mask_maths(self, params, images, baseline, removed_fill=None):
-        """``(m_grid, x', x'')``: the grid mask ``sigmoid(w / T)``, the images masked by it
-        and, when ``removed_fill`` is given, the images with its region removed (else None)."""
-        grid_mask = masking.mask_from_params(params, self.settings["temperature"])
-        mask = masking.upsample(grid_mask, tuple(images.shape[1:3]))
-        removed = (None if removed_fill is None
-                   else masking.blend(images, 1.0 - mask, removed_fill))
-        return grid_mask, masking.blend(images, mask, baseline), removed
 
     # ------------------------------------------------------------------- Keras hooks
     def build(self, input_shape):
@@ -252,14 +176,15 @@ class NeuroMask(keras.Model):
             del self.mask_params  # untracks the old one
             self._tracker.unlock()  # Keras locks state after the first build
         self.mask_params = self.add_weight(
-            shape=(count, *self.grid_shape(height, width), 1), initializer="zeros",
+            shape=(count, *self.settings.grid_shape(height, width), 1), initializer="zeros",
             trainable=True, name="mask_params")
         self.built = True
 
     def call(self, images):
         """The classifier's output on the images masked by the current mask."""
-        mask = self.masks_from_params(self.mask_params, tuple(images.shape[1:3]))
-        return self.classify(masking.blend(images, mask, self.baseline_for(images)))
+        objective = self.mask_objective(tuple(images.shape[1:]))
+        mask = objective.masks(self.mask_params, tuple(images.shape[1:3]))
+        return self.classify(masking.blend(images, mask, objective.baseline(images)))
 
     def train_step(self, data):
         """One epoch: :attr:`steps_per_epoch` optimisation steps in one in-graph loop
@@ -269,10 +194,11 @@ class NeuroMask(keras.Model):
         self._trace_count += 1  # Python side effect: counts traces, not steps
         count = self.steps_per_epoch
         slots = self.optimizer.slots_for(self.mask_params)
+        objective = self.mask_objective()
         params, new_slots, step, sums = run_steps(
-            self, tf.convert_to_tensor(self.mask_params),
+            objective, tf.convert_to_tensor(self.mask_params),
             tuple(tf.convert_to_tensor(slot) for slot in slots), self.optimizer.iterations,
-            images, self.baseline_for(images), targets, count, jit_compile=self.jit_compile)
+            images, objective.baseline(images), targets, count, jit_compile=self.jit_compile)
         self.mask_params.assign(params)
         for slot, value in zip(slots, new_slots):
             slot.assign(value)
@@ -313,12 +239,9 @@ class NeuroMask(keras.Model):
         if kwargs:
             raise TypeError(f"Expected only images, targets, steps, steps_per_epoch, callbacks"
                             f" and verbose. Received: {sorted(kwargs)}")
-        batch, _ = inputs.as_image_batch(images)
-        inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
-        self._warn_on_value_range(batch)
-        batch_targets, _ = self._targets_and_probability(batch, targets)
-        return self._fit_batch(batch, batch_targets, 0, steps, steps_per_epoch, callbacks,
-                               verbose)
+        checked = self.checked_inputs(images, targets)
+        return self._fit_batch(checked.images, checked.targets, 0, steps, steps_per_epoch,
+                               callbacks, verbose)
 
     def explain(self, images, targets=None, *, steps: int | None = None,
                 batch_size: int | None = None, callbacks=None, verbose=0) -> Explanation:
@@ -339,12 +262,9 @@ class NeuroMask(keras.Model):
             An :class:`Explanation`.
         """
         start = time.perf_counter()
-        batch, _ = inputs.as_image_batch(images)
-        inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
-        self._warn_on_value_range(batch)
+        batch, all_targets, original = self.checked_inputs(images, targets)
         size = inputs.check_int(
             "batch_size", self.batch_size if batch_size is None else batch_size, minimum=1)
-        all_targets, original = self._targets_and_probability(batch, targets)
         masks, masked, steps_taken = [], [], []
         for first in range(0, len(batch), size):
             chunk = slice(first, first + size)
@@ -368,20 +288,50 @@ class NeuroMask(keras.Model):
         """The masks of the last batch fitted, float32 ``(N, H, W)`` in [0, 1]."""
         if self.mask_params is None:
             raise ValueError("Expected fit() or explain() to have run. Received: no masks yet")
-        masks = self.masks_from_params(self.mask_params, self._image_size)
+        masks = self.mask_objective().masks(self.mask_params, self._image_size)
         return masks.numpy()[..., 0].astype(np.float32)
 
+    def checked_inputs(self, images, targets=None) -> CheckedInputs:
+        """The opening of every entry point: checks the images against the classifier,
+        warns when a paper preset sees pixels outside [0, 1], and picks the targets.
+
+        Args:
+            images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``.
+            targets: ``None`` (the predicted classes), one int, or one int per image.
+
+        Returns:
+            A :class:`CheckedInputs`; with ``classifier_output="auto"`` the first call also
+            decides :attr:`from_logits` from the classifier's outputs.
+        """
+        batch, _ = inputs.as_image_batch(images)
+        inputs.check_image_shape(batch, self._classifier, self.preprocess is not None)
+        self._warn_on_value_range(batch)
+        chosen, probability = self._targets_and_probability(batch, targets)
+        return CheckedInputs(batch, chosen, probability)
+
+    def mask_objective(self, probe_shape=None) -> Objective:
+        """The objective this explainer minimises (settings, classifier, output kind, seed).
+
+        Args:
+            probe_shape: ``(H, W, C)``: when ``classifier_output="auto"`` has not yet seen the
+                classifier's outputs, decide logits vs probabilities on one random image of
+                this shape (as :func:`~keras_neuromask.export_saved_model` does before
+                tracing).
+
+        Raises:
+            ValueError: the output kind is still unknown and no ``probe_shape`` was given.
+        """
+        if self._from_logits is None and probe_shape is not None:
+            probe = np.random.default_rng(0).uniform(size=(1, *probe_shape))
+            self._targets_and_probability(probe.astype(np.float32), None)
+        if self._from_logits is None:
+            raise ValueError("Expected the classifier's output kind to be known (call fit, "
+                             "explain or checked_inputs first, or give probe_shape). "
+                             "Received: classifier_output='auto' before any output")
+        return Objective(self.settings, self.classify, self._from_logits,
+                         loss_scale_for(self._classifier), self.seed)
+
     # -------------------------------------------------------------------- internals
-    def _loss_scale(self) -> float:
-        """A static loss scale of 2^12 when the classifier computes in float16, else 1."""
-        dtype = getattr(self._classifier, "compute_dtype", "float32")
-        return 4096.0 if dtype == "float16" else 1.0
-
-    def _checked_steps(self, steps) -> int:
-        """``steps`` (the preset's when ``None``) as an int >= 1, or ValueError."""
-        return inputs.check_int("steps", self.settings["steps"] if steps is None else steps,
-                                minimum=1)
-
     def _warn_on_value_range(self, batch: np.ndarray) -> None:
         """The paper presets were tuned on images in [0, 1]; say so when pixels are not."""
         if self.preset.startswith("paper") and (batch.min() < 0 or batch.max() > 1):
@@ -389,7 +339,7 @@ class NeuroMask(keras.Model):
                 f"The {self.preset!r} preset reproduces the reference code, whose images are "
                 f"in [0, 1]; these range over [{batch.min():.3g}, {batch.max():.3g}]. Scale "
                 "them and move the scaling into `preprocess=` to match the paper.",
-                UserWarning, stacklevel=3)
+                UserWarning, stacklevel=4)  # the caller of fit, explain, ...
 
     def _targets_and_probability(self, batch: np.ndarray, targets):
         """Targets (argmax when ``None``) and their probability on the unmasked images."""
@@ -403,7 +353,7 @@ class NeuroMask(keras.Model):
                              f"Received: shape {batch.shape} ({type(error).__name__}: "
                              f"{first})") from error
         if self._from_logits is None:
-            self._from_logits = not _looks_like_probabilities(self._classifier, outputs)
+            self._from_logits = not looks_like_probabilities(outputs, self._classifier)
         checked = inputs.as_targets(targets, len(batch), outputs.shape[-1])
         chosen = np.argmax(outputs, axis=-1).astype(np.int64) if checked is None else checked
         probability = losses.target_probability(tf.constant(outputs), tf.constant(chosen),
@@ -411,9 +361,8 @@ class NeuroMask(keras.Model):
         return chosen, probability.numpy().astype(np.float32)
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
-        parts = [self.classify(tf.constant(batch[i:i + self.batch_size])).numpy()
-                 for i in range(0, len(batch), self.batch_size)]
-        return np.concatenate(parts).astype(np.float32)
+        return predict_in_chunks(lambda part: self.classify(tf.constant(part)), batch,
+                                 self.batch_size).astype(np.float32)
 
     def _masked_probability(self, batch, targets) -> np.ndarray:
         images = tf.constant(batch)
@@ -423,11 +372,12 @@ class NeuroMask(keras.Model):
 
     def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
                    verbose):
-        steps = self._checked_steps(steps)
-        per_epoch = _steps_per_epoch(steps, steps_per_epoch, self.early_stopping is not None)
+        steps = self.settings.checked_steps(steps)
+        per_epoch = epoch_length(steps, steps_per_epoch, self.early_stopping is not None)
         self._prepare(batch.shape, per_epoch)
         count, height, width = batch.shape[:3]
-        self.mask_params.assign(self.initial_params(count, height, width, first_index))
+        self.mask_params.assign(
+            self.mask_objective().initial_params(count, height, width, first_index))
         self.optimizer.reset()
         self.stop_training = False
         data = tf.data.Dataset.from_tensors((tf.constant(batch), tf.constant(targets))).repeat()
@@ -444,8 +394,8 @@ class NeuroMask(keras.Model):
         if self._compiled_for is None or self._compiled_for[0] != key[0]:
             self.build(shape)
         self._image_size = tuple(shape[1:3])
-        self.compile(optimizer=MaskOptimizer(self.settings["optimizer"],
-                                             self.settings["learning_rate"]),
+        self.compile(optimizer=MaskOptimizer(self.settings.optimizer,
+                                             self.settings.learning_rate),
                      jit_compile=self.jit_compile)
         self.optimizer.build([self.mask_params])
         self._compiled_for = key
@@ -478,75 +428,6 @@ class NeuroMask(keras.Model):
         return cls(**config)
 
 
-def _resolve_settings(preset: str, overrides: dict) -> dict:
-    settings = {**get_preset(preset), **overrides}
-    if settings["init"] not in ("uniform", "constant"):
-        raise ValueError(f"Expected init in ('uniform', 'constant'). Received: "
-                         f"{settings['init']!r}")
-    if settings["sparsity"] not in losses.SPARSITY_TERMS:
-        raise ValueError(f"Expected sparsity in {losses.SPARSITY_TERMS}. Received: "
-                         f"{settings['sparsity']!r}")
-    if settings["smoothness"] not in losses.SMOOTHNESS_TERMS:
-        raise ValueError(f"Expected smoothness in {losses.SMOOTHNESS_TERMS}. Received: "
-                         f"{settings['smoothness']!r}")
-    if settings["optimizer"] not in ("adam", "rmsprop"):
-        raise ValueError(f"Expected optimizer in ('adam', 'rmsprop'). Received: "
-                         f"{settings['optimizer']!r}")
-    for key in ("temperature", "learning_rate", "param_limit"):
-        value = settings[key]
-        if not (_is_number(value) and math.isfinite(value) and np.float32(value) > 0):
-            raise ValueError(f"Expected {key} to be a finite number > 0. Received: {value!r}")
-        settings[key] = float(value)
-    for key in ("preservation_weight", "deletion_weight", "sparsity_weight",
-                "smoothness_weight"):
-        value = settings[key]
-        if not (_is_number(value) and math.isfinite(value) and value >= 0):
-            raise ValueError(f"Expected {key} to be a finite number >= 0. Received: {value!r}")
-        settings[key] = float(value)
-    settings["steps"] = inputs.check_int("steps", settings["steps"], minimum=1)
-    sigma = settings["blur_sigma"]
-    if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
-                         f"Received: {sigma!r}")
-    if not settings["preservation_weight"] and not settings["deletion_weight"]:
-        raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
-                         "play). Received: both 0")
-    if settings["deletion_baseline"] not in masking.BASELINES:
-        raise ValueError(f"Expected deletion_baseline in {masking.BASELINES}. Received: "
-                         f"{settings['deletion_baseline']!r}")
-    if isinstance(settings["baseline"], str) and settings["baseline"] not in masking.BASELINES:
-        raise ValueError(f"Expected baseline in {masking.BASELINES} or an image. Received: "
-                         f"{settings['baseline']!r}")
-    baseline = settings["baseline"]
-    if baseline is not None and not isinstance(baseline, str):
-        try:
-            values = np.asarray(baseline, dtype=np.float64)
-        except (TypeError, ValueError):
-            values = None
-        if values is None or not np.isfinite(values).all():
-            raise ValueError("Expected baseline to be a name or an image of finite numbers. "
-                             f"Received: {type(baseline).__name__}")
-    grid = settings["mask_grid"]
-    if grid is not None:
-        if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
-            grid = (grid, grid)
-        elif isinstance(grid, (tuple, list)):
-            grid = tuple(grid)
-        else:
-            grid = ()
-        if len(grid) != 2 or not all(isinstance(g, (int, np.integer))
-                                     and not isinstance(g, bool) and g >= 1 for g in grid):
-            raise ValueError(f"Expected mask_grid as None, an int or (rows, cols) of positive "
-                             f"ints. Received: {settings['mask_grid']!r}")
-        settings["mask_grid"] = grid
-    return settings
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_))
-
-
 def _plateau_stopping(value) -> PlateauStopping | None:
     """The ``early_stopping`` option as a callback (``None`` when off)."""
     if isinstance(value, PlateauStopping):
@@ -565,26 +446,4 @@ def _plateau_stopping(value) -> PlateauStopping | None:
                     f"or a PlateauStopping. Received: {value!r}")
 
 
-def _steps_per_epoch(steps: int, requested: int | None, early_stopping: bool = False) -> int:
-    """``requested`` (checked), else the largest divisor of ``steps`` up to 50 (25 with
-    early stopping, so the plateau test sees short windows)."""
-    if requested is not None:
-        requested = inputs.check_int("steps_per_epoch", requested, minimum=1)
-        if steps % requested:
-            raise ValueError(f"Expected steps_per_epoch to divide steps ({steps}). "
-                             f"Received: {requested}")
-        return requested
-    limit = 25 if early_stopping else 50
-    return max(d for d in range(1, min(steps, limit) + 1) if steps % d == 0)
-
-
-def _looks_like_probabilities(classifier, outputs: np.ndarray) -> bool:
-    """A softmax output: the last layer is a softmax, or rows are >= 0 and sum to 1."""
-    last = classifier.layers[-1] if getattr(classifier, "layers", None) else None
-    activation = getattr(last, "activation", None)
-    if isinstance(last, keras.layers.Softmax) or activation is keras.activations.softmax:
-        return True
-    return bool(np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=1e-3))
-
-
-__all__ = ["NeuroMask", "Explanation", "LossTerms"]
+__all__ = ["NeuroMask", "Explanation", "CheckedInputs", "LossTerms"]

@@ -22,12 +22,11 @@ import shutil
 import tempfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import losses
 from keras_neuromask.callbacks import plateau_update
-from keras_neuromask.optimisation import run_steps
+from keras_neuromask.optimisation import epoch_length, run_steps
 from keras_neuromask.optimizers import initial_slots
 
 SIGNATURES = ("serving_default", "explain_target", "predict")
@@ -41,33 +40,31 @@ def make_explain_function(explainer, image_shape, steps=None):
         image_shape: ``(H, W, C)`` of the images.
         steps: optimisation steps, default the explainer's.
     """
-    from keras_neuromask.explainer import _steps_per_epoch
-
     height, width, _ = image_shape
-    steps = explainer.settings["steps"] if steps is None else steps
+    objective = explainer.mask_objective(image_shape)
+    steps = objective.settings.checked_steps(steps)
 
     def explain(images, targets=None, first_index=0):
         """``targets=None`` explains the predicted classes; ``first_index`` (an int or int32
         scalar tensor) is the global index of ``images[0]``, which seeds a uniform init."""
         images = checked_images(images, image_shape)
-        from_logits = explainer._from_logits
-        outputs = explainer.classify(images)
+        from_logits = objective.from_logits
+        outputs = objective.classify(images)
         if targets is None:
             targets = tf.argmax(outputs, axis=-1)
         targets = checked_targets(tf.cast(targets, tf.int64), tf.shape(images)[0],
                                   tf.shape(outputs)[-1])
         original = losses.target_probability(outputs, targets, from_logits=from_logits)
-        baseline = explainer.baseline_for(images)
-        params = explainer.initial_params(tf.shape(images)[0], height, width,
-                                          first_index)
+        baseline = objective.baseline(images)
+        params = objective.initial_params(tf.shape(images)[0], height, width, first_index)
         stopping = explainer.early_stopping  # fit's PlateauStopping, or None
         # Without early stopping one loop runs every step; with it, fit's epochs, each
         # followed by fit's callback's decision on the epoch's mean loss (as its tracker).
-        per_epoch = steps if stopping is None else _steps_per_epoch(steps, None, True)
+        per_epoch = steps if stopping is None else epoch_length(steps, None, True)
         count = tf.cast(tf.shape(images)[0], tf.float32)
 
         def epoch(step, params, previous, wait, stop, *slots):
-            params, slots, step, sums = run_steps(explainer, params, slots, step, images,
+            params, slots, step, sums = run_steps(objective, params, slots, step, images,
                                                   baseline, targets, per_epoch)
             if stopping is not None:
                 mean = tf.reduce_sum(sums.loss / per_epoch) / count  # fit's Mean("loss")
@@ -81,12 +78,11 @@ def make_explain_function(explainer, image_shape, steps=None):
         loop = tf.while_loop(
             lambda step, params, previous, wait, stop, *_: (step < steps) & ~stop,
             epoch, (tf.constant(0), params, tf.constant(float("nan")), tf.constant(0),
-                    tf.constant(False), *initial_slots(explainer.settings["optimizer"],
-                                                       params)),
+                    tf.constant(False), *initial_slots(objective.settings.optimizer, params)),
             parallel_iterations=1)
         params = loop[1]
-        masks = explainer.masks_from_params(params, (height, width))
-        masked = explainer.objective(params, images, baseline, targets).target_probability
+        masks = objective.masks(params, (height, width))
+        masked = objective.terms(params, images, baseline, targets).target_probability
         return {"masks": masks[..., 0], "target": targets,
                 "original_probability": original, "masked_probability": masked}
 
@@ -169,7 +165,6 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
     if os.path.exists(target) and not overwrite:
         raise ValueError(f"Expected a new version folder. Received: {target} exists (pass "
                          "overwrite=True to replace it)")
-    _resolve_output_kind(explainer, image_shape)
     archive = _archive(explainer, image_shape)
     os.makedirs(export_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{version}-partial-", dir=export_dir)
@@ -185,6 +180,7 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
 
 def _archive(explainer, image_shape):
     explain = make_explain_function(explainer, image_shape)
+    objective = explainer.mask_objective(image_shape)  # decided while making explain
     classifier = explainer.classifier
     images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
     targets_spec = tf.TensorSpec([None], tf.int64, name="targets")
@@ -193,8 +189,8 @@ def _archive(explainer, image_shape):
         return explain(images)  # one check of the images, one forward pass for the targets
 
     def predict(images):
-        outputs = explainer.classify(checked_images(images, image_shape))
-        if explainer._from_logits:
+        outputs = objective.classify(checked_images(images, image_shape))
+        if objective.from_logits:
             outputs = tf.nn.softmax(outputs, axis=-1)
         return {"probabilities": outputs}
 
@@ -224,13 +220,6 @@ def _image_shape(explainer, image_shape):
         raise ValueError(f"Expected image_shape to fit the classifier's input {fixed}. "
                          f"Received: {image_shape}")
     return image_shape
-
-
-def _resolve_output_kind(explainer, image_shape) -> None:
-    """Decides logits vs probabilities before tracing (``"auto"`` probes one image)."""
-    if explainer._from_logits is None:
-        probe = np.random.default_rng(0).uniform(size=(1, *image_shape)).astype(np.float32)
-        explainer._targets_and_probability(probe, None)
 
 
 def _next_version(export_dir: str) -> int:

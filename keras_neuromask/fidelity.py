@@ -20,11 +20,13 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from keras_neuromask import inputs
+from keras_neuromask import inputs, masking
 from keras_neuromask.metrics import as_maps
-
-# Rows non-negative and summing to 1 within this tolerance are read as probabilities.
-PROBABILITY_ATOL = 1e-3
+from keras_neuromask.predictions import (
+    as_probabilities,
+    looks_like_probabilities,
+    predict_in_chunks,
+)
 
 
 class FidelityResult(NamedTuple):
@@ -37,35 +39,11 @@ class FidelityResult(NamedTuple):
 
 
 def gaussian_blur(images, sigma: float = 5.0, radius: int = 5) -> np.ndarray:
-    """Separable Gaussian blur of ``(N, H, W, C)`` images, normalised at the borders.
-
-    ``out = (k * x) / (k * 1)`` with ``k(d) = exp(-d^2 / (2 sigma^2))`` for ``|d| <= radius``
-    along each image axis, zero outside: the border is not darkened (RISE pads with zeros
-    instead). The defaults are RISE's kernel (11 taps, sigma 5).
-    """
-    images = np.asarray(images, dtype=np.float64)
-    if sigma <= 0 or radius < 0:
-        raise ValueError(
-            f"Expected sigma > 0 and radius >= 0. Received: sigma={sigma}, radius={radius}"
-        )
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-(offsets**2) / (2.0 * sigma**2))
-    out = images
-    for axis in (1, 2):
-        length = out.shape[axis]
-        pad = [(0, 0)] * out.ndim
-        pad[axis] = (radius, radius)
-        padded = np.pad(out, pad)
-        ones = np.pad(np.ones(length), (radius, radius))
-        total = np.zeros_like(out)
-        norm = np.zeros(length)
-        for weight, shift in zip(kernel, range(2 * radius + 1)):
-            total += weight * np.take(padded, np.arange(shift, shift + length), axis=axis)
-            norm += weight * ones[shift : shift + length]
-        shape = [1] * out.ndim
-        shape[axis] = length
-        out = total / norm.reshape(shape)
-    return out.astype(np.float32)
+    """The insertion metric's blur: :func:`keras_neuromask.masking.gaussian_blur` with
+    normalised borders, ``out = (k * x) / (k * 1)`` (RISE's 11-tap, sigma-5 kernel by
+    default; RISE pads with zeros instead, which darkens the border)."""
+    return masking.gaussian_blur(np.asarray(images, np.float32), sigma, radius=radius,
+                                 borders="normalize").numpy()
 
 
 def _predict(model, batch: np.ndarray, preprocess) -> np.ndarray:
@@ -83,18 +61,6 @@ def _predict(model, batch: np.ndarray, preprocess) -> np.ndarray:
     return outputs
 
 
-def _is_probability(outputs: np.ndarray) -> bool:
-    """True when every row is non-negative and sums to 1 (a softmax output)."""
-    return bool(
-        np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=PROBABILITY_ATOL)
-    )
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
-
-
 def _causal_curves(model, images, maps, targets, start, finish, steps, batch_size, preprocess):
     """Probability of the target while pixels go from ``start`` to ``finish``, best first."""
     if not isinstance(steps, (int, np.integer)) or steps < 2:
@@ -107,10 +73,9 @@ def _causal_curves(model, images, maps, targets, start, finish, steps, batch_siz
             f"Expected maps of shape {(n, h, w)} for images of shape {images.shape}. "
             f"Received: {maps.shape}"
         )
-    original = np.concatenate(
-        [_predict(model, images[i : i + batch_size], preprocess) for i in range(0, n, batch_size)]
-    )
-    probabilities = _is_probability(original)
+    original = predict_in_chunks(lambda part: _predict(model, part, preprocess), images,
+                                 batch_size)
+    probabilities = looks_like_probabilities(original)
     if targets is None:
         targets = np.argmax(original, axis=1).astype(np.int64)
     else:
@@ -130,7 +95,7 @@ def _causal_curves(model, images, maps, targets, start, finish, steps, batch_siz
         changed = (rank[image] < counts[step][:, None]).reshape(-1, h, w, 1)
         batch = np.where(changed, finish[image], start[image]).astype(np.float32)
         outputs = _predict(model, batch, preprocess)
-        outputs = outputs if probabilities else _softmax(outputs)
+        outputs = as_probabilities(outputs, from_logits=not probabilities)
         scores[rows] = outputs[np.arange(len(rows)), targets[image]]
     curves = scores.reshape(n, steps)
     auc = (curves[:, 1:] + curves[:, :-1]).sum(axis=1) / (2.0 * (steps - 1))  # trapezoid

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from keras_neuromask import inputs
 from keras_neuromask.losses import LossTerms
 from keras_neuromask.optimizers import apply_rule
 
 
-def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, count: int,
+def run_steps(objective, params, slots: tuple, step, images, baseline, targets, count: int,
               *, jit_compile: bool = False):
     """``count`` optimisation steps from ``(params, slots)`` after ``step`` steps.
 
     Args:
-        explainer: a :class:`keras_neuromask.NeuroMask` (its objective, optimiser rule, rate).
+        objective: a :class:`keras_neuromask.objective.Objective` (the loss, the optimiser's
+            rule and rate in its settings, the loss scale).
         params: ``(N, h, w, 1)`` mask parameters; slots: the rule's state (tensors).
         step: steps already taken (int scalar), for Adam's bias correction.
-        images, baseline, targets: as in :meth:`NeuroMask.objective`.
+        images, baseline, targets: as in :meth:`Objective.terms`.
         count: the number of steps (a Python int or an int32 scalar).
         jit_compile: compile each step (not the loop: XLA's own loops are slow on CPU) with
             XLA.
@@ -39,18 +41,17 @@ def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, 
         :class:`keras_neuromask.losses.LossTerms` of each term's ``(N,)`` sum over the steps
         (each evaluated before that step's update).
     """
-    settings = explainer.settings
-    rule, rate = settings["optimizer"], settings["learning_rate"]
-    scale = explainer._loss_scale()
+    rule, rate = objective.settings.optimizer, objective.settings.learning_rate
+    scale = objective.loss_scale
     start = tf.cast(step, tf.int32)
     zeros = tf.zeros(tf.shape(images)[:1])
     sums = LossTerms(*[zeros] * len(LossTerms._fields))
-    removed_fill = explainer.removed_fill_for(images)  # once per batch, not per step
+    removed_fill = objective.removed_fill(images)  # once per batch, not per step
 
     def one_step(params, slots, step):
         with tf.GradientTape() as tape:
             tape.watch(params)
-            terms = explainer.objective(params, images, baseline, targets, removed_fill)
+            terms = objective.terms(params, images, baseline, targets, removed_fill)
             scaled = tf.reduce_sum(terms.loss) * scale  # float16 gradients must not underflow
         gradient = tape.gradient(scaled, params) / scale
         params, slots = apply_rule(rule, params, gradient, slots, step, rate)
@@ -68,3 +69,16 @@ def run_steps(explainer, params, slots: tuple, step, images, baseline, targets, 
         lambda done, *_: done < count, body, (tf.constant(0), params, sums, *slots),
         parallel_iterations=1)
     return params, tuple(slots), start + done, sums
+
+
+def epoch_length(steps: int, requested: int | None, early_stopping: bool = False) -> int:
+    """``requested`` (checked), else the largest divisor of ``steps`` up to 50 (25 with
+    early stopping, so the plateau test sees short windows)."""
+    if requested is not None:
+        requested = inputs.check_int("steps_per_epoch", requested, minimum=1)
+        if steps % requested:
+            raise ValueError(f"Expected steps_per_epoch to divide steps ({steps}). "
+                             f"Received: {requested}")
+        return requested
+    limit = 25 if early_stopping else 50
+    return max(d for d in range(1, min(steps, limit) + 1) if steps % d == 0)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask.bench import _timed, fit_step_seconds, gradient_loop, step_counts
+from keras_neuromask.bench import fit_step_seconds, gradient_loop, step_counts, timed
 from keras_neuromask.explainer import NeuroMask
 from keras_neuromask.export import make_explain_function
 
@@ -98,7 +98,7 @@ def profile(model: keras.Model, images: np.ndarray, *, image_steps: int = 240,
                 samples[name].append(fit())
                 continue
             run = loops[name]
-            samples[name].append((_timed(run[hi]) - _timed(run[lo])) / ((hi - lo) * batch))
+            samples[name].append((timed(run[hi]) - timed(run[lo])) / ((hi - lo) * batch))
     medians = {name: np.median(np.array(values), axis=0) for name, values in samples.items()}
     return StepProfile(batch, {n: float(m[0]) for n, m in medians.items()},
                        {n: float(m[1]) for n, m in medians.items()})

@@ -30,7 +30,7 @@ def main() -> None:
         explainer.explain(images[:explainer.batch_size], steps=2)  # trace once, untimed
         result = explainer.explain(images)
         shares = (result.masks * patch).sum((1, 2)) / result.masks.sum((1, 2))
-        print(f"| {preset} | {explainer.settings['steps']} | {shares.mean():.3f} "
+        print(f"| {preset} | {explainer.settings.steps} | {shares.mean():.3f} "
               f"| {shares.min():.3f} | {result.seconds / len(images):.3f} |")
 
 

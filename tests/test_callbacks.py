@@ -99,7 +99,7 @@ def test_explain_reports_the_steps_actually_run_and_they_match_a_fixed_run():
     explainer = NeuroMask(oracle_classifier(), steps=300, early_stopping=True)
     result = explainer.explain(images)
     stopped = explainer.early_stopping.stopped_epoch
-    assert stopped is not None and explainer._compiled_for[1] == 25
+    assert stopped is not None and explainer.steps_per_epoch == 25
     assert result.steps.tolist() == [(stopped + 1) * 25] * 3 and result.steps[0] < 300
     fixed = NeuroMask(oracle_classifier(), steps=int(result.steps[0])).explain(images)
     np.testing.assert_allclose(result.masks, fixed.masks, atol=1e-6)

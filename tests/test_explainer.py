@@ -31,8 +31,8 @@ def test_paper_loss_matches_a_hand_computed_numpy_reference():
     for preset, temperature, gamma, lap in (("paper-cifar", 1.0, 0.15, 3),
                                             ("paper-imagenet", 0.3, 0.03, 5)):
         explainer = NeuroMask(model, preset=preset, classifier_output="logits")
-        terms = explainer.objective(tf.constant(params), tf.constant(image),
-                                    tf.zeros_like(image), tf.constant([1]))
+        terms = explainer.mask_objective().terms(tf.constant(params), tf.constant(image),
+                                                 tf.zeros_like(image), tf.constant([1]))
         w = params[0, :, :, 0]
         mask = 1 / (1 + np.exp(-w / temperature))
         logits = (image[0] * mask[..., None]).reshape(-1) @ kernel + bias
@@ -73,12 +73,12 @@ def test_objective_adds_delta_times_the_deletion_loss_of_the_removed_image():
     images, targets = oracle_images(2), tf.constant([0, 1])
     params = tf.random.stateless_normal((2, 32, 32, 1), seed=[1, 2])
     baseline = tf.zeros_like(images)
-    plain = NeuroMask(oracle_classifier(), classifier_output="logits").objective(
+    plain = NeuroMask(oracle_classifier(), classifier_output="logits").mask_objective().terms(
         params, images, baseline, targets)
     both = NeuroMask(oracle_classifier(), deletion_weight=0.5, deletion_baseline="zero",
                      classifier_output="logits")
-    terms = both.objective(params, images, baseline, targets)
-    mask = tf.sigmoid(params / both.settings["temperature"])
+    terms = both.mask_objective().terms(params, images, baseline, targets)
+    mask = tf.sigmoid(params / both.settings.temperature)
     removed = both.classify(images * (1 - mask))
     expected = -np.log(1 - tf.nn.softmax(removed).numpy()[[0, 1], [0, 1]])
     np.testing.assert_allclose(terms.deletion, expected, rtol=1e-4)
@@ -203,13 +203,14 @@ def test_every_baseline_gives_valid_masks(baseline):
 
 def test_blur_sigma_comes_from_the_preset_unless_given():
     images = tf.constant(oracle_images(2))
-    default = NeuroMask(oracle_classifier()).baseline_for(images)
+    default = NeuroMask(oracle_classifier(), classifier_output="logits").mask_objective(
+        ).baseline(images)
     np.testing.assert_array_equal(default, masking.make_baseline(images, "blur", blur_sigma=16.0))
-    narrower = NeuroMask(oracle_classifier(), blur_sigma=3.0)
-    np.testing.assert_array_equal(narrower.baseline_for(images),
+    narrower = NeuroMask(oracle_classifier(), blur_sigma=3.0, classifier_output="logits")
+    np.testing.assert_array_equal(narrower.mask_objective().baseline(images),
                                   masking.make_baseline(images, "blur", blur_sigma=3.0))
-    assert NeuroMask.from_config(narrower.get_config()).settings["blur_sigma"] == 3.0
-    assert NeuroMask(oracle_classifier(), preset="paper-cifar").settings["blur_sigma"] is None
+    assert NeuroMask.from_config(narrower.get_config()).settings.blur_sigma == 3.0
+    assert NeuroMask(oracle_classifier(), preset="paper-cifar").settings.blur_sigma is None
 
 
 def test_coarse_mask_grid_is_upsampled_to_the_image():

@@ -32,6 +32,7 @@ def test_a_mixed_precision_classifier_gets_float32_masks_on_the_oracle_patch(mix
 def test_a_float16_classifier_gets_a_static_loss_scale(mixed_policy):
     keras.config.set_dtype_policy("mixed_float16")
     explainer = NeuroMask(oracle_classifier())
-    assert explainer._loss_scale() == 4096.0
+    assert explainer.mask_objective().loss_scale == 4096.0
     keras.config.set_dtype_policy("float32")
-    assert NeuroMask(oracle_classifier())._loss_scale() == 1.0
+    assert NeuroMask(oracle_classifier(),
+                     classifier_output="logits").mask_objective().loss_scale == 1.0

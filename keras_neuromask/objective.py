@@ -1,0 +1,129 @@
+"""NeuroMask's objective as a function of explicit inputs, apart from any Keras object.
+
+For mask parameters ``w``, the grid mask ``m_g = sigmoid(w / T)`` and the image-size mask
+``m = upsample(m_g)``, the kept image ``x' = m x + (1 - m) b`` and the removed image
+``x'' = (1 - m) x + m b_del``, the loss of one image is::
+
+    L(w) = alpha * (-log p_c(x')) + delta * (-log(1 - p_c(x'')))
+           + beta * sparsity(w, m_g) + gamma * smoothness(w, m_g)
+
+``fit`` (through :func:`keras_neuromask.optimisation.run_steps`), the exported graph and
+:func:`keras_neuromask.explain_distributed` all evaluate this one :class:`Objective`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from keras_neuromask import losses, masking
+from keras_neuromask.losses import LossTerms
+from keras_neuromask.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """Everything the optimisation of a mask needs besides the data.
+
+    Args:
+        settings: the hyper-parameters.
+        classify: ``images -> (N, classes)`` float32 outputs of the frozen classifier (any
+            ``preprocess`` already inside), in inference mode.
+        from_logits: whether ``classify`` gives logits (else softmax probabilities).
+        loss_scale: a static scale of the loss for the gradient (2^12 under float16).
+        seed: seeds the uniform start and the noise baselines.
+    """
+
+    settings: Settings
+    classify: Callable[[tf.Tensor], tf.Tensor]
+    from_logits: bool
+    loss_scale: float = 1.0
+    seed: int = 0
+
+    def initial_params(self, count, height: int, width: int, first_index=0) -> tf.Tensor:
+        """The parameters' start for ``count`` images, ``(count, rows, cols, 1)``.
+
+        ``"uniform"``: ``w ~ U(-limit, limit)`` seeded by ``(seed, image index)`` so an
+        image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``.
+        ``count`` may be a scalar tensor (a batch size only known in the graph).
+        """
+        s = self.settings
+        shape = (*s.grid_shape(height, width), 1)
+        if s.init == "constant":
+            return tf.fill(tf.concat([[count], shape], 0), tf.constant(s.init_value, tf.float32))
+        indices = tf.range(count, dtype=tf.int32) + first_index
+        return tf.map_fn(
+            lambda index: tf.random.stateless_uniform(
+                shape, seed=tf.stack([tf.constant(self.seed, tf.int32), index]),
+                minval=-s.param_limit, maxval=s.param_limit),
+            indices, fn_output_signature=tf.float32)
+
+    def baseline(self, images: tf.Tensor) -> tf.Tensor:
+        """The baseline ``b`` of the kept image ``x'``."""
+        return masking.make_baseline(images, self.settings.baseline, seed=self.seed,
+                                     blur_sigma=self.settings.blur_sigma)
+
+    def removed_fill(self, images: tf.Tensor):
+        """``b_del``, what fills the removed region in the deletion game (None when
+        ``delta = 0``)."""
+        s = self.settings
+        if not s.deletion_weight:
+            return None
+        return masking.make_baseline(images, s.deletion_baseline, seed=self.seed,
+                                     blur_sigma=s.blur_sigma)
+
+    def masks(self, params, size) -> tf.Tensor:
+        """``(N, H, W, 1)`` masks ``m`` of parameters ``params`` at image size ``size``."""
+        return masking.upsample(masking.mask_from_params(params, self.settings.temperature),
+                                size)
+
+    def terms(self, params, images, baseline, targets, removed_fill=None) -> LossTerms:
+        """The per-image loss terms at ``params`` (the module docstring has the formula).
+
+        ``removed_fill`` is :meth:`removed_fill` of the images, made here when not given
+        (:func:`keras_neuromask.optimisation.run_steps` makes it once per batch).
+        """
+        s = self.settings
+        if removed_fill is None:
+            removed_fill = self.removed_fill(images)
+        grid_mask = masking.mask_from_params(params, s.temperature)
+        mask = masking.upsample(grid_mask, tuple(images.shape[1:3]))
+        removed = None if removed_fill is None else masking.blend(images, 1.0 - mask,
+                                                                  removed_fill)
+        kept = masking.blend(images, mask, baseline)
+        kept_out, removed_out = self._classify_games(kept, removed)
+        zeros = tf.zeros(tf.shape(images)[:1])
+        preservation = zeros if kept_out is None else losses.preservation(
+            kept_out, targets, from_logits=self.from_logits)
+        deletion = zeros if removed_out is None else losses.deletion(
+            removed_out, targets, from_logits=self.from_logits)
+        sparsity = losses.sparsity(s.sparsity, params, grid_mask, s.param_limit)
+        smoothness = losses.smoothness(s.smoothness, params, grid_mask)
+        total = (s.preservation_weight * preservation + s.deletion_weight * deletion
+                 + s.sparsity_weight * sparsity + s.smoothness_weight * smoothness)
+        probability = losses.target_probability(  # of the game played (x' if both)
+            removed_out if kept_out is None else kept_out, targets,
+            from_logits=self.from_logits)
+        return LossTerms(total, preservation, deletion, sparsity, smoothness, probability)
+
+    def _classify_games(self, kept, removed):
+        """The classifier's outputs on ``x'`` (when ``alpha > 0``) and ``x''`` (when given),
+        in one call when both are needed."""
+        if removed is None:
+            return self.classify(kept), None
+        if not self.settings.preservation_weight:
+            return None, self.classify(removed)
+        outputs = self.classify(tf.concat([kept, removed], 0))
+        count = tf.shape(kept)[0]
+        return outputs[:count], outputs[count:]
+
+
+def loss_scale_for(classifier) -> float:
+    """A static loss scale of 2^12 when the classifier computes in float16, else 1."""
+    dtype = getattr(classifier, "compute_dtype", "float32")
+    return 4096.0 if dtype == "float16" else 1.0
+
+
+__all__ = ["Objective", "loss_scale_for"]

@@ -1,0 +1,179 @@
+"""The explainer's hyper-parameters as one validated, frozen, typed record.
+
+:class:`Settings` is what every part of the optimisation reads (the objective, the optimiser,
+the export, the benchmarks); a preset (:mod:`keras_neuromask.presets`) is a named dictionary
+of its fields. Each field is checked once, when the record is made, so no later module has to
+guess what an unknown name means.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_neuromask import inputs, losses, masking
+from keras_neuromask.presets import get_preset
+
+_INITS = ("uniform", "constant")
+_OPTIMIZERS = ("adam", "rmsprop")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Settings:
+    """NeuroMask's hyper-parameters; the meaning of each is in :mod:`keras_neuromask.presets`.
+
+    Make one with :meth:`from_preset`; :meth:`replace` gives a checked copy with changes.
+
+    Example:
+        >>> settings = Settings.from_preset("default", steps=300)
+        >>> settings.steps, settings.optimizer
+        (300, 'adam')
+    """
+
+    init: str
+    init_value: float
+    param_limit: float
+    temperature: float
+    preservation_weight: float
+    sparsity_weight: float
+    sparsity: str
+    smoothness_weight: float
+    smoothness: str
+    optimizer: str
+    learning_rate: float
+    steps: int
+    baseline: object  # a name in masking.BASELINES, or an image broadcastable to the batch
+    blur_sigma: float | None
+    mask_grid: tuple[int, int] | None
+    deletion_weight: float
+    deletion_baseline: str
+
+    def __post_init__(self):
+        _check_choice("init", self.init, _INITS)
+        _check_choice("sparsity", self.sparsity, losses.SPARSITY_TERMS)
+        _check_choice("smoothness", self.smoothness, losses.SMOOTHNESS_TERMS)
+        _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        _check_choice("deletion_baseline", self.deletion_baseline, masking.BASELINES)
+        for name in ("temperature", "learning_rate", "param_limit"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and np.float32(value) > 0):
+                raise ValueError(f"Expected {name} to be a finite number > 0. "
+                                 f"Received: {value!r}")
+            object.__setattr__(self, name, float(value))
+        for name in ("preservation_weight", "deletion_weight", "sparsity_weight",
+                     "smoothness_weight"):
+            value = getattr(self, name)
+            if not (_is_number(value) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"Expected {name} to be a finite number >= 0. "
+                                 f"Received: {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not _is_number(self.init_value) or not math.isfinite(self.init_value):
+            raise ValueError(f"Expected init_value to be a finite number. "
+                             f"Received: {self.init_value!r}")
+        object.__setattr__(self, "init_value", float(self.init_value))
+        object.__setattr__(self, "steps", inputs.check_int("steps", self.steps, minimum=1))
+        sigma = self.blur_sigma
+        if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
+                             f"Received: {sigma!r}")
+        if not self.preservation_weight and not self.deletion_weight:
+            raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
+                             "play). Received: both 0")
+        _check_baseline(self.baseline)
+        object.__setattr__(self, "mask_grid", _checked_grid(self.mask_grid))
+
+    @classmethod
+    def from_preset(cls, preset: str = "default", **overrides) -> Settings:
+        """The preset called ``preset`` with ``overrides`` (field names) applied, checked.
+
+        Raises:
+            ValueError: an unknown preset or a bad value; TypeError: an unknown field.
+        """
+        return cls(**_known_fields({**get_preset(preset), **overrides}))
+
+    def replace(self, **changes) -> Settings:
+        """A checked copy with ``changes`` (field names) applied."""
+        return dataclasses.replace(self, **_known_fields(changes))
+
+    def grid_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(rows, cols)`` of the mask parameters for images of ``height`` x ``width``."""
+        if self.mask_grid is None:
+            return height, width
+        return min(self.mask_grid[0], height), min(self.mask_grid[1], width)
+
+    def checked_steps(self, steps=None) -> int:
+        """``steps`` (:attr:`steps` when ``None``) as an int >= 1, or ValueError."""
+        return inputs.check_int("steps", self.steps if steps is None else steps, minimum=1)
+
+    def as_dict(self) -> dict:
+        """The fields by name (the baseline as given)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+    def __eq__(self, other):
+        if not isinstance(other, Settings):
+            return NotImplemented
+        mine, theirs = self.as_dict(), other.as_dict()
+        baselines = mine.pop("baseline"), theirs.pop("baseline")
+        if any(isinstance(b, str) for b in baselines):
+            same_baseline = baselines[0] == baselines[1] if all(
+                isinstance(b, str) for b in baselines) else False
+        else:
+            same_baseline = np.array_equal(np.asarray(baselines[0]), np.asarray(baselines[1]))
+        return mine == theirs and same_baseline
+
+    __hash__ = None
+
+
+def _known_fields(values: dict) -> dict:
+    names = {field.name for field in dataclasses.fields(Settings)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise TypeError(f"Expected settings among {sorted(names)}. Received: {unknown}")
+    return values
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"Expected {name} in {tuple(choices)}. Received: {value!r}")
+
+
+def _check_baseline(baseline) -> None:
+    if isinstance(baseline, str):
+        if baseline not in masking.BASELINES:
+            raise ValueError(f"Expected baseline in {masking.BASELINES} or an image. "
+                             f"Received: {baseline!r}")
+        return
+    try:
+        values = np.asarray(baseline, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = None
+    if baseline is None or values is None or not np.isfinite(values).all():
+        raise ValueError("Expected baseline to be a name or an image of finite numbers. "
+                         f"Received: {type(baseline).__name__}")
+
+
+def _checked_grid(grid):
+    """``None`` or ``(rows, cols)`` of positive ints (an int ``g`` means ``(g, g)``)."""
+    if grid is None:
+        return None
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        pair = (grid, grid)
+    elif isinstance(grid, (tuple, list)):
+        pair = tuple(grid)
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool)
+                                 and g >= 1 for g in pair):
+        raise ValueError(f"Expected mask_grid as None, an int or (rows, cols) of positive "
+                         f"ints. Received: {grid!r}")
+    return tuple(int(g) for g in pair)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
+__all__ = ["Settings"]

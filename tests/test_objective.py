@@ -1,0 +1,50 @@
+"""The objective is a function of explicit inputs: no Keras model or explainer needed."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_neuromask.objective import Objective, loss_scale_for
+from keras_neuromask.settings import Settings
+
+
+def test_terms_of_a_plain_callable_match_a_hand_computed_default_loss():
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(4 * 4 * 3, 2)).astype(np.float32)
+
+    def classify(images):  # logits of a linear model, any callable will do
+        return tf.reshape(images, [tf.shape(images)[0], -1]) @ weights
+
+    settings = Settings.from_preset("default", baseline="zero")
+    objective = Objective(settings, classify, from_logits=True)
+    images = rng.uniform(size=(1, 4, 4, 3)).astype(np.float32)
+    params = rng.normal(size=(1, 4, 4, 1)).astype(np.float32)
+    terms = objective.terms(tf.constant(params), tf.constant(images),
+                            objective.baseline(tf.constant(images)), tf.constant([1]))
+    mask = 1 / (1 + np.exp(-params[0, :, :, 0] / settings.temperature))
+    logits = (images[0] * mask[..., None]).reshape(-1) @ weights
+    cross_entropy = np.log(np.exp(logits).sum()) - logits[1]
+    tv = np.abs(np.diff(mask, axis=0)).mean() + np.abs(np.diff(mask, axis=1)).mean()
+    expected = cross_entropy + settings.sparsity_weight * mask.mean() + tv
+    np.testing.assert_allclose(terms.loss.numpy(), [expected], rtol=1e-5)
+    np.testing.assert_allclose(terms.target_probability.numpy(),
+                               [np.exp(logits[1]) / np.exp(logits).sum()], rtol=1e-5)
+
+
+def test_initial_params_follow_the_settings_and_seed_each_image_by_its_index():
+    def classify(x):
+        return x[:, 0, 0, :]
+
+    constant = Objective(Settings.from_preset("default", mask_grid=3), classify, True)
+    np.testing.assert_array_equal(constant.initial_params(2, 8, 8), np.zeros((2, 3, 3, 1)))
+    uniform = Objective(Settings.from_preset("paper-cifar"), classify, True, seed=4)
+    both = uniform.initial_params(2, 5, 5).numpy()
+    second = uniform.initial_params(1, 5, 5, first_index=1).numpy()
+    np.testing.assert_array_equal(both[1:], second)
+    assert np.abs(both).max() <= 10.0 and not np.array_equal(both[0], both[1])
+
+
+def test_loss_scale_is_large_only_for_float16_classifiers():
+    class Half:
+        compute_dtype = "float16"
+
+    assert loss_scale_for(Half()) == 4096.0 and loss_scale_for(object()) == 1.0
