@@ -20,7 +20,7 @@ setup(
         "matplotlib",
     ],
     extras_require={"dev": ["pytest", "ruff", "hypothesis", "tensorboard"]},
-    entry_points={"console_scripts": ["neuromask=keras_neuromask.cli:main"]},
+    entry_points={"console_scripts": ["neuromask=keras_neuromask.cli.main:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3.10",

@@ -2,6 +2,18 @@
 
 The public names load lazily, so ``neuromask --help`` answers without importing TensorFlow.
 
+Layout, from the bottom up (a module imports only from its own level or below):
+
+- the explainer and its maths, at the top level: ``explainer`` (the Keras model), ``settings``
+  and ``presets``, ``objective``, ``masking``, ``losses``, ``optimizers``, ``optimisation``,
+  ``callbacks``, ``inputs``, ``predictions``;
+- ``results``: writing explanations out (file names, mask files, overlays);
+- ``evaluation``: metrics, fidelity, sanity, RISE, tf-keras-vis, comparison, reports, data
+  sets (``keras_neuromask.metrics`` re-exports every metric);
+- ``serving``: the TF Serving export, REST helpers, several devices;
+- ``bench``: speed benchmarks;
+- ``cli``: the ``neuromask`` command line and the demo.
+
 References:
     Alzantot, Widdicombe, Julier, Srivastava. "NeuroMask: Explaining Predictions of Deep
     Neural Networks through Mask Learning". SMARTCOMP 2019, arXiv:1908.04389.
@@ -9,11 +21,13 @@ References:
 
 import importlib
 
-__all__ = ["NeuroMask", "Explanation", "PRESETS", "export_saved_model", "explain_distributed"]
-__version__ = "0.1.0"
-
 _HOMES = {"NeuroMask": "explainer", "Explanation": "explainer", "PRESETS": "presets",
-          "export_saved_model": "export", "explain_distributed": "distributed"}
+          "Settings": "settings", "Objective": "objective",
+          "export_saved_model": "serving.export", "explain_distributed": "serving.distributed",
+          "get_method": "evaluation.compare", "compare_images": "evaluation.report",
+          "overlay": "results.visualize", "save_overlay_png": "results.visualize"}
+__all__ = list(_HOMES)
+__version__ = "0.1.0"
 
 
 def __getattr__(name):

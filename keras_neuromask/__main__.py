@@ -2,6 +2,6 @@
 
 import sys
 
-from keras_neuromask.cli import main
+from keras_neuromask.cli.main import main
 
 sys.exit(main())

@@ -2,7 +2,7 @@
 
 The rule is one pure TF function (:func:`plateau_update`), used both by the Keras callback
 (in-process ``fit``/``explain``) and by the exported ``tf.while_loop``
-(:mod:`keras_neuromask.export`), so a served explanation stops at the same step.
+(:mod:`keras_neuromask.serving.export`), so a served explanation stops at the same step.
 """
 
 from __future__ import annotations

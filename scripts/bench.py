@@ -8,7 +8,7 @@ Usage:
     python scripts/bench.py --profile --no-speed # where a step's time goes, beyond the model
 
 Prints markdown tables on stdout (progress on stderr). What is measured: see
-``keras_neuromask/bench.py``. Memory is the peak resident set size (``ru_maxrss``) of a fresh
+``keras_neuromask/bench/speed.py``. Memory is the peak resident set size (``ru_maxrss``) of a fresh
 process per (model, image size, batch) that builds the model and explains one batch, and on
 a GPU the device's peak (``tf.config.experimental.get_memory_info``).
 """
@@ -56,7 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--sizes", type=_csv(int), default=None,
                         help="image sizes for --memory (default per model)")
     parser.add_argument("--profile", action="store_true",
-                        help="split each step's cost (keras_neuromask/step_profile.py), XLA off")
+                        help="split each step's cost (keras_neuromask/bench/step_profile.py), "
+                             "XLA off")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed benchmark")
     parser.add_argument("--memory-child", nargs=3, metavar=("MODEL", "SIZE", "BATCH"),
                         help=argparse.SUPPRESS)
@@ -77,7 +78,7 @@ def memory_child(model_name: str, size: int, batch: int) -> dict:
     import tensorflow as tf
 
     from keras_neuromask import NeuroMask
-    from keras_neuromask.bench import cifar_cnn, mobilenet_v2
+    from keras_neuromask.bench.speed import cifar_cnn, mobilenet_v2
 
     model = cifar_cnn(size) if model_name == "cifar" else mobilenet_v2(size)
     images = np.random.default_rng(0).uniform(0, 1, (batch, size, size, 3)).astype(np.float32)
@@ -143,10 +144,11 @@ def memory_fits(records) -> list:
 
 
 def profile_table(models, batches, repeats: int) -> str:
-    """:func:`keras_neuromask.step_profile.profile` per model and batch, as one table."""
+    """:func:`keras_neuromask.bench.step_profile.profile` per model and batch, as one table."""
     import numpy as np
 
-    from keras_neuromask import bench, step_profile
+    from keras_neuromask.bench import speed as bench
+    from keras_neuromask.bench import step_profile
 
     found = {}
     for name in models:
@@ -160,7 +162,7 @@ def profile_table(models, batches, repeats: int) -> str:
             print(f"profile {name} B={batch}: {found[(name, batch)]}", file=sys.stderr,
                   flush=True)
     return ("Step profile (s per image per step as ratios to the model's forward+backward;"
-            " see keras_neuromask/step_profile.py):\n\n" + step_profile.table(found))
+            " see keras_neuromask/bench/step_profile.py):\n\n" + step_profile.table(found))
 
 
 def main(argv=None) -> int:
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
         model, size, batch = args.memory_child
         print(json.dumps(memory_child(model, int(size), int(batch))))
         return 0
-    from keras_neuromask import bench
+    from keras_neuromask.bench import speed as bench
 
     record = {}
     if not args.no_speed:

@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from tune_default import benchmark_images, print_sanity, sanity_correlations  # noqa: E402
 
-from keras_neuromask.datasets import SHAPE_NAMES  # noqa: E402
-from keras_neuromask.report import (  # noqa: E402
+from keras_neuromask.evaluation.datasets import SHAPE_NAMES  # noqa: E402
+from keras_neuromask.evaluation.report import (  # noqa: E402
     FixedMaps,
     default_methods,
     evaluate,

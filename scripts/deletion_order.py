@@ -21,10 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tune_default import benchmark_images  # noqa: E402
 
-from keras_neuromask.compare import get_method  # noqa: E402
-from keras_neuromask.fidelity import gaussian_blur  # noqa: E402
-from keras_neuromask.report import FixedMaps, evaluate, markdown_table  # noqa: E402
-from keras_neuromask.vis_methods import normalize_maps  # noqa: E402
+from keras_neuromask.evaluation.compare import get_method  # noqa: E402
+from keras_neuromask.evaluation.fidelity import gaussian_blur  # noqa: E402
+from keras_neuromask.evaluation.report import FixedMaps, evaluate, markdown_table  # noqa: E402
+from keras_neuromask.evaluation.vis_methods import normalize_maps  # noqa: E402
 
 
 def with_halo(maps, sigma: float, weight: float):

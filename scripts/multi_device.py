@@ -41,7 +41,7 @@ def main() -> None:
         cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices)
 
     from keras_neuromask import NeuroMask, explain_distributed
-    from keras_neuromask.datasets import make_shapes, small_cnn
+    from keras_neuromask.evaluation.datasets import make_shapes, small_cnn
 
     classifier = small_cnn((32, 32, 3), 4, seed=0)
     images = make_shapes(args.batch, seed=1).images

@@ -81,8 +81,13 @@ def main() -> int:
         return 0
     import keras
 
-    from keras_neuromask.compare import get_method
-    from keras_neuromask.report import default_methods, evaluate, markdown_table, write_report
+    from keras_neuromask.evaluation.compare import get_method
+    from keras_neuromask.evaluation.report import (
+        default_methods,
+        evaluate,
+        markdown_table,
+        write_report,
+    )
 
     start = time.perf_counter()
     model = keras.saving.load_model(args.model)

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_neuromask import NeuroMask, export_saved_model  # noqa: E402
-from keras_neuromask.datasets import make_shapes, small_cnn  # noqa: E402
+from keras_neuromask.evaluation.datasets import make_shapes, small_cnn  # noqa: E402
 
 
 def median_seconds(call, repeats: int) -> float:

@@ -23,11 +23,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from keras_neuromask.compare import NeuroMaskMethod, get_method  # noqa: E402
-from keras_neuromask.datasets import make_shapes, trained_shapes_cnn  # noqa: E402
-from keras_neuromask.metrics import spearman_correlation  # noqa: E402
-from keras_neuromask.report import evaluate, markdown_table  # noqa: E402
-from keras_neuromask.sanity import sanity_check  # noqa: E402
+from keras_neuromask.evaluation.compare import NeuroMaskMethod, get_method  # noqa: E402
+from keras_neuromask.evaluation.datasets import make_shapes, trained_shapes_cnn  # noqa: E402
+from keras_neuromask.evaluation.metrics import spearman_correlation  # noqa: E402
+from keras_neuromask.evaluation.report import evaluate, markdown_table  # noqa: E402
+from keras_neuromask.evaluation.sanity import sanity_check  # noqa: E402
 
 CONFIGS = {
     "default": {},

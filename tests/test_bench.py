@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from conftest import small_cnn
 
-from keras_neuromask import NeuroMask, bench
+from keras_neuromask import NeuroMask
+from keras_neuromask.bench import speed as bench
 from keras_neuromask.optimizers import initial_slots
 from keras_neuromask.settings import Settings
 

@@ -90,7 +90,7 @@ def test_export_writes_a_tf_serving_version(workdir):
 
 @pytest.mark.parametrize("command", ["explain", "compare", "export", "demo", "bench"])
 def test_help_of_each_command_shows_an_example(command):
-    from keras_neuromask.cli import build_parser
+    from keras_neuromask.cli.main import build_parser
 
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]

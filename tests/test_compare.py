@@ -6,13 +6,13 @@ import pytest
 import tensorflow as tf
 from conftest import oracle_classifier, oracle_images, oracle_object, small_cnn
 
-from keras_neuromask.compare import (
+from keras_neuromask.evaluation.compare import (
     METHODS,
     MethodResult,
     get_method,
     method_names,
 )
-from keras_neuromask.vis_methods import normalize_maps, prepare_classifier
+from keras_neuromask.evaluation.vis_methods import normalize_maps, prepare_classifier
 
 # Options that keep each method to well under a second on a 16x16 model.
 FAST = {"smoothgrad": {"smooth_samples": 3}, "rise": {"num_masks": 64, "batch_size": 32},
@@ -294,7 +294,7 @@ def test_neuromaskvis_takes_a_categorical_score_and_returns_what_neuromask_expla
     from tf_keras_vis.utils.scores import CategoricalScore
 
     from keras_neuromask import NeuroMask
-    from keras_neuromask.vis_methods import NeuroMaskVis
+    from keras_neuromask.evaluation.vis_methods import NeuroMaskVis
 
     model = models["functional"]
     x = images(2)
@@ -316,7 +316,7 @@ def test_neuromaskvis_rejects_what_it_cannot_honour(models):
     from tf_keras_vis.utils.model_modifiers import ExtractIntermediateLayer, ReplaceToLinear
     from tf_keras_vis.utils.scores import BinaryScore, CategoricalScore
 
-    from keras_neuromask.vis_methods import NeuroMaskVis
+    from keras_neuromask.evaluation.vis_methods import NeuroMaskVis
 
     model = models["sequential"]
     NeuroMaskVis(model, model_modifier=ReplaceToLinear(), clone=True, steps=2)

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_neuromask import datasets
-from keras_neuromask.datasets import (
+from keras_neuromask.evaluation import datasets
+from keras_neuromask.evaluation.datasets import (
     SHAPE_NAMES,
     ShapesData,
     make_shapes,

@@ -11,9 +11,10 @@ import tensorflow as tf
 from conftest import small_cnn
 
 import keras_neuromask
-from keras_neuromask import NeuroMask, distributed
-from keras_neuromask.distributed import explain_distributed
-from keras_neuromask.export import make_explain_function
+from keras_neuromask import NeuroMask
+from keras_neuromask.serving import distributed
+from keras_neuromask.serving.distributed import explain_distributed
+from keras_neuromask.serving.export import make_explain_function
 
 TOLERANCE = 1e-5
 

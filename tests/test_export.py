@@ -12,8 +12,8 @@ import tensorflow as tf
 from conftest import oracle_classifier, oracle_images
 
 from keras_neuromask import NeuroMask
-from keras_neuromask import export as export_module
-from keras_neuromask.export import export_saved_model
+from keras_neuromask.serving import export as export_module
+from keras_neuromask.serving.export import export_saved_model
 
 STEPS = 40
 
@@ -204,7 +204,7 @@ def test_the_served_graph_writes_no_variable_and_draws_no_stateful_randomness(ex
 
 @pytest.mark.parametrize("layout", ["instances", "inputs"])
 def test_a_rest_request_answered_from_the_export_parses_to_the_masks(exported, layout):
-    from keras_neuromask import serving
+    from keras_neuromask.serving import rest as serving
 
     explainer, path = exported
     images = oracle_images(2)

@@ -4,7 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_neuromask.fidelity import FidelityResult, deletion_auc, gaussian_blur, insertion_auc
+from keras_neuromask.evaluation.fidelity import (
+    FidelityResult,
+    deletion_auc,
+    gaussian_blur,
+    insertion_auc,
+)
 
 
 def _linear_model(weights):

@@ -1,10 +1,10 @@
-"""Tests for keras_neuromask.image_io: every Pillow mode in, the model's pixels out."""
+"""Tests for keras_neuromask.cli.image_io: every Pillow mode in, the model's pixels out."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from keras_neuromask.image_io import LoadedImage, load_image
+from keras_neuromask.cli.image_io import LoadedImage, load_image
 
 H, W = 12, 16  # the files' own size (rows, columns)
 
@@ -173,7 +173,7 @@ def test_image_over_the_pixel_limit_is_refused_and_the_limit_is_unchanged(tmp_pa
 
 def test_decompression_bomb_guard_is_on_by_default():
     assert Image.MAX_IMAGE_PIXELS is not None
-    import keras_neuromask.image_io  # noqa: F401  (importing must not lift the guard)
+    import keras_neuromask.cli.image_io  # noqa: F401  (importing must not lift the guard)
 
     assert Image.MAX_IMAGE_PIXELS is not None
 

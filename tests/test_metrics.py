@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_neuromask.metrics import (
+from keras_neuromask.evaluation.metrics import (
     energy,
     mask_area,
     pointing_game,

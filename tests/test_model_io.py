@@ -1,11 +1,11 @@
-"""Tests for keras_neuromask.model_io: files, folders and application names to a classifier."""
+"""Tests for keras_neuromask.cli.model_io: files, folders and application names to a classifier."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_neuromask.model_io import LoadedModel, load_classifier
+from keras_neuromask.cli.model_io import LoadedModel, load_classifier
 
 
 def _tiny(input_shape=(16, 16, 3), classes=3, lam=False) -> keras.Model:

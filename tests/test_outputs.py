@@ -1,4 +1,4 @@
-"""Tests for keras_neuromask.outputs: safe names, no escapes, no overwritten inputs, writers."""
+"""keras_neuromask.results.outputs: safe names, no escapes, no overwritten inputs, writers."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_neuromask.outputs import (
+from keras_neuromask.results.outputs import (
     ImageSummary,
     atomic_write,
     plan_outputs,

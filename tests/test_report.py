@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import oracle_classifier, oracle_images, oracle_object
 
-from keras_neuromask.compare import get_method
-from keras_neuromask.report import FixedMaps, evaluate, markdown_table, write_report
+from keras_neuromask.evaluation.compare import get_method
+from keras_neuromask.evaluation.report import FixedMaps, evaluate, markdown_table, write_report
 
 
 def test_evaluate_scores_each_method_and_neuromask_finds_the_oracle_patch(tmp_path):

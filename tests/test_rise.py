@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from conftest import oracle_classifier, oracle_images, oracle_object
 
-from keras_neuromask.compare import get_method
-from keras_neuromask.rise import masks_from_plan, plan_masks, rise_saliency
+from keras_neuromask.evaluation.compare import get_method
+from keras_neuromask.evaluation.rise import masks_from_plan, plan_masks, rise_saliency
 
 
 def test_masks_lie_in_unit_range_with_the_requested_shape_and_keep_rate():

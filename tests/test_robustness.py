@@ -18,8 +18,9 @@ import tensorflow as tf
 from conftest import small_cnn
 from PIL import Image
 
-from keras_neuromask import NeuroMask, compare, export_saved_model, metrics
-from keras_neuromask.cli import main as cli_main
+from keras_neuromask import NeuroMask, export_saved_model, metrics
+from keras_neuromask.cli.main import main as cli_main
+from keras_neuromask.evaluation import compare
 
 SIZE, CLASSES = 8, 4
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

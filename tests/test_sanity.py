@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_neuromask.sanity import SanityResult, sanity_check
+from keras_neuromask.evaluation.sanity import SanityResult, sanity_check
 
 
 def _linear_model(h=12, w=12, c=2, seed=0):

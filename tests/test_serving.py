@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_neuromask.serving import (
+from keras_neuromask.serving.rest import (
     ServedExplanation,
     ServingError,
     parse_predict_response,

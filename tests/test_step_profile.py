@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import small_cnn
 
-from keras_neuromask import NeuroMask, step_profile
+from keras_neuromask import NeuroMask
+from keras_neuromask.bench import step_profile
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""Tests for keras_neuromask.visualize: overlays at the image's size, the comparison grid."""
+"""keras_neuromask.results.visualize: overlays at the image's size, the comparison grid."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from keras_neuromask.visualize import comparison_grid, overlay, save_overlay_png
+from keras_neuromask.results.visualize import comparison_grid, overlay, save_overlay_png
 
 
 def _image(h=20, w=30) -> np.ndarray:

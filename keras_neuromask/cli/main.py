@@ -113,18 +113,18 @@ def main(argv=None) -> int:
 
 def _dispatch(args) -> int:
     if args.command == "explain":
-        from keras_neuromask.cli_explain import run_explain
+        from keras_neuromask.cli.commands import run_explain
         return run_explain(args)
     if args.command == "compare":
-        from keras_neuromask.cli_explain import run_compare
+        from keras_neuromask.cli.commands import run_compare
         return run_compare(args)
     if args.command == "export":
-        from keras_neuromask.cli_explain import run_export
+        from keras_neuromask.cli.commands import run_export
         return run_export(args)
     if args.command == "demo":
-        from keras_neuromask.demo import run_demo
+        from keras_neuromask.cli.demo import run_demo
         return run_demo(args.out, images=args.images, steps=args.steps)
-    from keras_neuromask import bench
+    from keras_neuromask.bench import speed as bench
 
     result = bench.run(args.models.split(","), [int(b) for b in args.batches.split(",")],
                        quick=args.quick, log=lambda line: print(line, file=sys.stderr))

@@ -9,7 +9,7 @@ A method is an object constructed with its options and called on data::
 Choices, the same for every method:
 
 * the user's model is never changed: tf-keras-vis methods and RISE run on a flat copy
-  (:func:`keras_neuromask.vis_methods.prepare_classifier`), NeuroMask never modifies it;
+  (:func:`keras_neuromask.evaluation.vis_methods.prepare_classifier`), NeuroMask never modifies it;
 * the class score is the logit: a softmax output layer is made linear in the copy (as
   tf-keras-vis recommends with ``ReplaceToLinear``); Score-CAM applies its own softmax to it;
   RISE weighs masks by the softmax probability, as in its paper; NeuroMask detects the
@@ -31,18 +31,18 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 
 from keras_neuromask import inputs
-from keras_neuromask.predictions import (
-    as_probabilities,
-    looks_like_probabilities,
-    predict_in_chunks,
-)
-from keras_neuromask.rise import rise_saliency
-from keras_neuromask.vis_methods import (
+from keras_neuromask.evaluation.rise import rise_saliency
+from keras_neuromask.evaluation.vis_methods import (
     TF_KERAS_VIS_CLASSES,
     copy_weights,
     normalize_maps,
     prepare_classifier,
     tf_keras_vis_maps,
+)
+from keras_neuromask.predictions import (
+    as_probabilities,
+    looks_like_probabilities,
+    predict_in_chunks,
 )
 
 
@@ -209,7 +209,7 @@ class RISE(Method):
         seed: seed of the masks (the same masks for every image).
         preprocess: as for :class:`Method`.
 
-    See :func:`keras_neuromask.rise.rise_saliency` for the formula.
+    See :func:`keras_neuromask.evaluation.rise.rise_saliency` for the formula.
     """
 
     name = "rise"

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from keras_neuromask import inputs, masking
-from keras_neuromask.metrics import as_maps
+from keras_neuromask.evaluation.metrics import as_maps
 from keras_neuromask.predictions import (
     as_probabilities,
     looks_like_probabilities,

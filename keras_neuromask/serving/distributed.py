@@ -1,7 +1,7 @@
 """Explain one batch on several devices: one contiguous shard of images per replica.
 
 Every replica runs the exporter's pure in-graph optimisation
-(:func:`keras_neuromask.export.make_explain_function`: a ``tf.while_loop`` over the mask
+(:func:`keras_neuromask.serving.export.make_explain_function`: a ``tf.while_loop`` over the mask
 parameters and the optimiser's moments, no variable written) on its shard, under
 ``strategy.run`` in one ``tf.function``. Images are optimised independently (the loss is a sum
 of per-image losses, a uniform init is seeded by ``(seed, global image index)``), so shard
@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask.explainer import Explanation, NeuroMask
-from keras_neuromask.export import make_explain_function
+from keras_neuromask.serving.export import make_explain_function
 
 _COMPILED: dict = {}  # a few recent (explainer, strategy, shape, steps) -> tf.function
 _DEFAULT: list = []  # the MirroredStrategy made for strategy=None, made once

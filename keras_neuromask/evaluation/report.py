@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from keras_neuromask import fidelity, metrics
-from keras_neuromask.compare import MethodResult, get_method
+from keras_neuromask.evaluation import fidelity, metrics
+from keras_neuromask.evaluation.compare import MethodResult, get_method
 
 
 class MethodScores(NamedTuple):
@@ -67,7 +67,7 @@ def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
     Args:
         model: the classifier (logits or probabilities).
         images: ``(N, H, W, C)`` as the model (after ``preprocess``) takes them.
-        methods: name -> method object of :mod:`keras_neuromask.compare` (built with the
+        methods: name -> method object of :mod:`keras_neuromask.evaluation.compare` (built with the
             same ``preprocess``).
         targets: classes to explain (None: the predicted ones).
         object_masks: ``(N, H, W)`` ground truth, or None.
@@ -123,7 +123,7 @@ def display_images(images) -> np.ndarray:
 def write_report(out_dir, rows, maps: dict, images, *, grid_rows: int = 6,
                  titles=None, extra: dict | None = None) -> dict:
     """Writes ``comparison.md`` (table), ``comparison.json`` and ``comparison.png`` (grid)."""
-    from keras_neuromask.visualize import comparison_grid
+    from keras_neuromask.results.visualize import comparison_grid
 
     os.makedirs(out_dir, exist_ok=True)
     table_path = os.path.join(out_dir, "comparison.md")

@@ -6,7 +6,7 @@ with a JSON body. A request gives its input tensors either in row format
 one entry per named input); the response comes back in the same format
 (``{"predictions": [...]}`` or ``{"outputs": ...}``), or as ``{"error": "..."}``.
 
-Signatures of an exported explainer (see ``keras_neuromask.export``):
+Signatures of an exported explainer (see ``keras_neuromask.serving.export``):
 
 - ``serving_default``: ``images`` (float32 [None, H, W, C]) -> ``masks`` (float32
   [None, H, W]), ``target`` (int64 [None]), ``original_probability`` and

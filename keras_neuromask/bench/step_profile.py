@@ -7,7 +7,7 @@ costs cancel), interleaved in every repeat so that they see the same load:
 - ``in_graph``: the exporter's ``tf.while_loop`` optimisation with this classifier (the mask
   maths, the loss and the optimiser, no Keras);
 - ``fit``: :meth:`NeuroMask.fit`, timed over ``hi - lo`` steps inside one call, epochs of
-  ``lo`` steps (the bench's (b), :func:`keras_neuromask.bench.fit_step_seconds`);
+  ``lo`` steps (the bench's (b), :func:`keras_neuromask.bench.speed.fit_step_seconds`);
 - ``stand_in_model``, ``stand_in_in_graph``: the first two with a stand-in classifier (global
   average pooling + dense, same input and classes) that costs almost nothing.
 
@@ -27,9 +27,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask.bench import fit_step_seconds, gradient_loop, step_counts, timed
+from keras_neuromask.bench.speed import fit_step_seconds, gradient_loop, step_counts, timed
 from keras_neuromask.explainer import NeuroMask
-from keras_neuromask.export import make_explain_function
+from keras_neuromask.serving.export import make_explain_function
 
 LOOPS = ("model", "in_graph", "fit", "stand_in_model", "stand_in_in_graph")
 

@@ -13,9 +13,9 @@ import time
 import keras
 import numpy as np
 
-from keras_neuromask.image_io import load_image
-from keras_neuromask.model_io import load_classifier
-from keras_neuromask.outputs import (
+from keras_neuromask.cli.image_io import load_image
+from keras_neuromask.cli.model_io import load_classifier
+from keras_neuromask.results.outputs import (
     ImageSummary,
     plan_outputs,
     write_mask_npy,
@@ -107,7 +107,7 @@ def run_explain(args) -> int:
 
 
 def _write_one(image, plan, result, row, seconds) -> ImageSummary:
-    from keras_neuromask.visualize import save_overlay_png
+    from keras_neuromask.results.visualize import save_overlay_png
 
     mask = result.masks[row]
     save_overlay_png(image.original, mask, plan[".overlay.png"])
@@ -124,7 +124,7 @@ def _write_one(image, plan, result, row, seconds) -> ImageSummary:
 
 def run_export(args) -> int:
     """Exports the explainer in TF Serving's layout and prints the version folder."""
-    from keras_neuromask.export import export_saved_model
+    from keras_neuromask.serving.export import export_saved_model
 
     loaded, preprocess = loaded_model(args)
     explainer = _explainer(args, loaded, preprocess)
@@ -138,7 +138,7 @@ def run_export(args) -> int:
 
 def run_compare(args) -> int:
     """NeuroMask against every tf-keras-vis method: grid PNG and metrics table."""
-    from keras_neuromask.report import compare_images
+    from keras_neuromask.evaluation.report import compare_images
 
     loaded, preprocess = loaded_model(args)
     images = [load_image(path, loaded.input_size, loaded.channels) for path in args.images]

@@ -4,7 +4,7 @@ Each image holds ONE object whose shape decides the class (square, disc, triangl
 ring) on a cluttered, noisy background with distractors (thin line segments and irregular
 speckles) that are no class shape, so the class is only decidable from the object. The
 object's pixels are known exactly (``object_masks``), which makes localisation scores such as
-the pointing game and energy (`keras_neuromask.metrics`) meaningful.
+the pointing game and energy (`keras_neuromask.evaluation.metrics`) meaningful.
 
 Everything is numpy, vectorised and deterministic by seed: 10 000 32x32 images take about
 a second on one CPU core.

@@ -1,7 +1,7 @@
 """``neuromask demo``: the whole package on the embedded default, offline.
 
 1. loads (or trains once, about a minute, then caches) the small CNN of the generated
-   localisation benchmark (:mod:`keras_neuromask.datasets`);
+   localisation benchmark (:mod:`keras_neuromask.evaluation.datasets`);
 2. explains a handful of generated test images with the default preset: overlays, masks,
    ``summary.json``;
 3. compares NeuroMask with every tf-keras-vis method and RISE on them: grid PNG and table;
@@ -19,11 +19,17 @@ import numpy as np
 
 def run_demo(out_dir: str, *, images: int = 8, steps: int | None = None) -> int:
     """Runs the demo into ``out_dir``; returns 0."""
-    from keras_neuromask import NeuroMask, export_saved_model, serving
-    from keras_neuromask.datasets import SHAPE_NAMES, make_shapes, trained_shapes_cnn
-    from keras_neuromask.outputs import ImageSummary, write_summary_json
-    from keras_neuromask.report import default_methods, display_images, evaluate, write_report
-    from keras_neuromask.visualize import save_overlay_png
+    from keras_neuromask import NeuroMask, export_saved_model
+    from keras_neuromask.evaluation.datasets import SHAPE_NAMES, make_shapes, trained_shapes_cnn
+    from keras_neuromask.evaluation.report import (
+        default_methods,
+        display_images,
+        evaluate,
+        write_report,
+    )
+    from keras_neuromask.results.outputs import ImageSummary, write_summary_json
+    from keras_neuromask.results.visualize import save_overlay_png
+    from keras_neuromask.serving import rest as serving
 
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
@@ -72,7 +78,7 @@ def run_demo(out_dir: str, *, images: int = 8, steps: int | None = None) -> int:
     in_process = explainer.explain(data.images[:2]).masks  # the same request, in process
     difference = float(np.abs(answer.masks - in_process).max())
 
-    from keras_neuromask.report import markdown_table
+    from keras_neuromask.evaluation.report import markdown_table
 
     print("\n" + markdown_table(rows))
     print(f"\nexplanations: {explained} (summary: {summary})")

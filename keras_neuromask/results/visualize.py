@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from keras_neuromask.inputs import as_unit_map
-from keras_neuromask.outputs import atomic_write
+from keras_neuromask.results.outputs import atomic_write
 
 
 def _check_image(image, what: str = "image") -> np.ndarray:

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from keras_neuromask import inputs
-from keras_neuromask.metrics import as_maps, spearman_correlation
+from keras_neuromask.evaluation.metrics import as_maps, spearman_correlation
 
 
 class SanityResult(NamedTuple):

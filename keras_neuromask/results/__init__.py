@@ -1,0 +1,1 @@
+"""Writing explanations out: safe file names, mask files, summary JSON, overlays and grids."""
