@@ -3,7 +3,7 @@
 ``"paper-cifar"`` and ``"paper-imagenet"`` reproduce the reference code of the paper
 (github nesl/neuromask: the CIFAR demo and the Inception-v3 notebook). ``"default"`` is ours,
 tuned on the generated localisation benchmark and on photos with an ImageNet classifier (see
-README, "Choosing the default"); ``"deletion"`` plays the deletion game instead of the
+docs/quality.md, "Choosing the default"); ``"deletion"`` plays the deletion game instead of the
 preservation game.
 
 Keys:
@@ -82,7 +82,8 @@ PRESETS: dict[str, dict] = {
 }
 # The deletion game alone (Fong & Vedaldi 2017): the smallest smooth region whose removal
 # destroys the class; a much smoother mask than the default's (total variation 8: blobs,
-# which the zero-fill deletion metric rewards; see README, "Choosing the default"). Only the
+# which the zero-fill deletion metric rewards; see docs/quality.md,
+# "Choosing the default"). Only the
 # kept image uses ``baseline``, so the deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
                        "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 8.0,

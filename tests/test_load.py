@@ -108,7 +108,7 @@ def check_load(served, threads: int, per_thread: int, record=None):
     assert_same_as_alone(answers, requests, alone)
     summary = (f"{threads}x{per_thread} requests: {seconds:.1f} s, RSS {before / 1024:.0f} -> "
                f"{after / 1024:.0f} MiB ({100 * (after - before) / before:+.1f} %)")
-    print(summary)  # shown with -s; the README's Reliability table quotes it
+    print(summary)  # shown with -s; docs/reliability.md's table quotes it
     if record is not None:
         record(summary)
     assert after < 1.10 * before, (before, after)
