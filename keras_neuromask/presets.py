@@ -82,9 +82,8 @@ PRESETS: dict[str, dict] = {
 }
 # The deletion game alone (Fong & Vedaldi 2017): the smallest smooth region whose removal
 # destroys the class; a much smoother mask than the default's (total variation 8: blobs,
-# which the zero-fill deletion metric rewards; see docs/quality.md,
-# "Choosing the default"). Only the
-# kept image uses ``baseline``, so the deletion game ignores it.
+# which the zero-fill deletion metric rewards; see docs/quality.md, "Choosing the default").
+# Only the kept image uses ``baseline``, so the deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
                        "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 8.0,
                        "steps": 300}
