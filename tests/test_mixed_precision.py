@@ -31,7 +31,7 @@ def test_a_mixed_precision_classifier_gets_float32_masks_on_the_oracle_patch(mix
 
 def test_a_float16_classifier_gets_a_static_loss_scale(mixed_policy):
     keras.config.set_dtype_policy("mixed_float16")
-    explainer = NeuroMask(oracle_classifier())
+    explainer = NeuroMask(oracle_classifier(), classifier_output="logits")
     assert explainer.mask_objective().loss_scale == 4096.0
     keras.config.set_dtype_policy("float32")
     assert NeuroMask(oracle_classifier(),
