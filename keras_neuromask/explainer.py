@@ -16,13 +16,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_neuromask import inputs, losses, masking
-from keras_neuromask.callbacks import PlateauStopping
 from keras_neuromask.losses import LossTerms
 from keras_neuromask.objective import Objective, loss_scale_for
 from keras_neuromask.optimisation import epoch_length, run_steps
 from keras_neuromask.optimizers import MaskOptimizer
 from keras_neuromask.predictions import looks_like_probabilities, predict_in_chunks
 from keras_neuromask.settings import Settings
+from keras_neuromask.stopping import PlateauStopping
 
 
 class Explanation(NamedTuple):
@@ -83,7 +83,7 @@ class NeuroMask(keras.Model):
         jit_compile: compile each optimisation step with XLA (for GPUs; slower on CPU).
         classifier_output: ``"auto"`` (detect a softmax), ``"logits"`` or ``"probabilities"``.
         early_stopping: stop a batch's optimisation once its mean loss has plateaued
-            (:class:`keras_neuromask.callbacks.PlateauStopping`, whose docstring has the
+            (:class:`keras_neuromask.stopping.PlateauStopping`, whose docstring has the
             rule): ``False``/``None`` (off: all ``steps``), ``True`` (its defaults), a dict of its
             arguments, or a ``PlateauStopping``. When on, an epoch is the largest divisor of
             ``steps`` up to 25 steps (else up to 50), and ``Explanation.steps`` says how many

@@ -1,162 +1,104 @@
-"""PlateauStopping: the plateau rule on known loss sequences, and early stopping in NeuroMask."""
+"""ExplainDuringTraining: masks of the classifier as it trains, without touching training."""
 
-import json
-import types
-
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import oracle_classifier, oracle_images
+from conftest import small_cnn
 
-from keras_neuromask import NeuroMask
-from keras_neuromask.callbacks import PlateauStopping, plateau_update
-
-
-def stop_epoch(losses, steps_per_epoch=10, **options):
-    """Drives the callback over ``losses`` as ``fit`` would; the epoch it stopped at, or None."""
-    callback = PlateauStopping(**options)
-    model = types.SimpleNamespace(stop_training=False)
-    callback.set_model(model)
-    callback.set_params({"epochs": len(losses), "steps": steps_per_epoch, "verbose": 0})
-    callback.on_train_begin()
-    for epoch, loss in enumerate(losses):
-        callback.on_epoch_end(epoch, {"loss": loss})
-        if model.stop_training:
-            assert callback.stopped_epoch == epoch
-            return epoch
-    assert callback.stopped_epoch is None
-    return None
+from keras_neuromask.callbacks import ExplainDuringTraining
 
 
-PLATEAU = [1.0, 0.5, 0.3, 0.299, 0.2985, 0.298, 0.2975, 0.297, 0.2965, 0.296, 0.2955]
+def quadrant_data(count=64, seed=0):
+    """16x16 noise with one bright 6x6 square; the class is its quadrant (0..3)."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 0.3, (count, 16, 16, 3)).astype(np.float32)
+    labels = rng.integers(0, 4, count)
+    for image, label in zip(images, labels):
+        row, col = 8 * (label // 2) + 1, 8 * (label % 2) + 1
+        image[row:row + 6, col:col + 6] = 0.9
+    return images, labels
 
 
-def test_a_plateauing_loss_stops_after_patience_flat_epochs():
-    # Epochs 3 and 4 improve by < 1% of the previous loss: stop at the end of epoch 4.
-    assert stop_epoch(PLATEAU, min_relative_improvement=0.01, patience=2) == 4
-    assert stop_epoch(PLATEAU, min_relative_improvement=0.01, patience=1) == 3
-    assert stop_epoch(PLATEAU, min_relative_improvement=0.01, patience=5) == 7
+def train(callbacks, epochs=3):
+    keras.utils.set_random_seed(7)
+    model = small_cnn(size=16, classes=4, seed=7)
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    images, labels = quadrant_data()
+    history = model.fit(images, labels, batch_size=16, epochs=epochs, shuffle=True,
+                        callbacks=callbacks, verbose=0)
+    return model, history
 
 
-def test_a_loss_that_keeps_improving_never_stops_early():
-    losses = (0.95 ** np.arange(40)).tolist()  # 5% better every epoch
-    assert stop_epoch(losses, min_relative_improvement=0.01, patience=1) is None
-    assert stop_epoch(losses, min_relative_improvement=0.06, patience=1) == 1
+def test_training_is_bit_identical_with_and_without_the_callback(tmp_path):
+    plain, plain_history = train([])
+    images, labels = quadrant_data(4, seed=1)
+    watch = ExplainDuringTraining((images, labels), out_dir=tmp_path, steps=10)
+    watched, watched_history = train([watch])
+    for a, b in zip(plain.get_weights(), watched.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(plain.optimizer.variables, watched.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert plain_history.history == watched_history.history
+    assert all(layer.trainable for layer in watched.layers)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
+    assert [e.epoch for e in watch.explanations] == [0, 1, 2]
+    np.testing.assert_array_equal(watch.explanations[0].targets, labels)
 
 
-def test_patience_counts_flat_epochs_in_a_row_only():
-    losses = [1.0, 0.999, 0.5, 0.4995, 0.25, 0.2499, 0.2498]
-    assert stop_epoch(losses, min_relative_improvement=0.01, patience=2) == 6
+def test_one_explainer_and_one_trace_serve_every_logging_epoch(tmp_path):
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if watch.explanations:  # from the first logging epoch on
+                seen.append((id(watch.explainer), id(watch.explainer.train_function)))
+
+    watch = ExplainDuringTraining(quadrant_data(4, seed=1)[0], out_dir=tmp_path, steps=10,
+                                  every=2)
+    train([watch, Spy()], epochs=4)
+    assert len(seen) == 3 and len(set(seen)) == 1 and len(watch.explanations) == 2
+    assert [e.epoch for e in watch.explanations] == [1, 3]
 
 
-def test_min_steps_defers_the_stop_to_the_first_epoch_that_reaches_it():
-    assert stop_epoch(PLATEAU, steps_per_epoch=10, min_steps=80, patience=2) == 7  # 80 steps
-    assert stop_epoch(PLATEAU, steps_per_epoch=10, min_steps=75, patience=2) == 7
-    assert stop_epoch(PLATEAU, steps_per_epoch=10, min_steps=500, patience=2) is None
+def test_tensorboard_gets_one_grid_and_the_scalars_per_logging_step(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    images, labels = quadrant_data(3, seed=2)
+    region = np.zeros((16, 16), np.float32)
+    region[:8, :8] = 1.0
+    watch = ExplainDuringTraining((images, keras.utils.to_categorical(labels, 4)),
+                                  log_dir=tmp_path, region=region, steps=10)
+    train([watch, keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))], epochs=2)
+    events = EventAccumulator(str(tmp_path / "neuromask"), size_guidance={"tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"neuromask/masks", "neuromask/mask_area", "neuromask/kept_probability",
+            "neuromask/region_share"} <= tags
+    grids = events.Tensors("neuromask/masks")
+    assert [g.step for g in grids] == [0, 1]
+    width, height = (int(v) for v in grids[0].tensor_proto.string_val[:2])
+    assert (width, height) == (3 * 96, 3 * 96)  # columns image, mask, overlay; 3 rows
+    area = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("neuromask/mask_area")]
+    np.testing.assert_allclose(area, [e.scalars["mask_area"] for e in watch.explanations],
+                               rtol=1e-6)
+    assert (tmp_path / "log.csv").read_text().count("\n") == 3  # header + 2 epochs
 
 
-def test_the_boundary_counts_as_flat_and_uses_the_magnitude_of_negative_losses():
-    assert stop_epoch([1.0, 0.5], min_relative_improvement=0.5, patience=1) == 1  # = r|L|
-    assert stop_epoch([1.0, 0.49], min_relative_improvement=0.5, patience=1) is None
-    assert stop_epoch([-1.0, -1.005], min_relative_improvement=0.01, patience=1) == 1
-    assert stop_epoch([-1.0, -1.02], min_relative_improvement=0.01, patience=1) is None
-    assert stop_epoch([0.2, 0.2], min_relative_improvement=0.0, patience=1) == 1
-
-
-def test_nan_losses_are_never_flat():
-    nan = float("nan")
-    assert stop_epoch([1.0, nan, nan, nan], min_relative_improvement=0.5, patience=1) is None
-
-
-def test_the_graph_rule_takes_the_callbacks_decisions():
-    rng = np.random.default_rng(2)
-    losses = np.float32(np.cumprod(1 - rng.uniform(0, 0.02, 30)))  # 0-2% better per epoch
-
-    def first_stop(values, **options):
-        values = tf.constant(values)
-
-        def body(epoch, previous, wait, stop):  # as the exported loop, one epoch at a time
-            wait, stop = plateau_update(previous, values[epoch], wait, (epoch + 1) * 10,
-                                        **options)
-            return epoch + 1, values[epoch], wait, stop
-
-        run = tf.function(lambda: tf.while_loop(
-            lambda epoch, previous, wait, stop: (epoch < values.shape[0]) & ~stop, body,
-            (tf.constant(0), tf.constant(float("nan")), tf.constant(0), tf.constant(False))))
-        epochs, _, _, stopped = run()
-        return int(epochs) - 1 if bool(stopped) else None
-
-    answers = []
-    for rate, patience in ((0.002, 2), (0.005, 2), (0.008, 2), (0.008, 3)):
-        options = dict(min_relative_improvement=rate, patience=patience, min_steps=40)
-        answers.append(stop_epoch(losses.tolist(), steps_per_epoch=10, **options))
-        assert first_stop(losses, **options) == answers[-1], options
-    assert answers == [None, 7, 7, 8]
-
-
-def test_explain_reports_the_steps_actually_run_and_they_match_a_fixed_run():
-    images = oracle_images(3)
-    explainer = NeuroMask(oracle_classifier(), steps=300, early_stopping=True)
-    result = explainer.explain(images)
-    stopped = explainer.early_stopping.stopped_epoch
-    assert stopped is not None and explainer.steps_per_epoch == 25
-    assert result.steps.tolist() == [(stopped + 1) * 25] * 3 and result.steps[0] < 300
-    fixed = NeuroMask(oracle_classifier(), steps=int(result.steps[0])).explain(images)
-    np.testing.assert_allclose(result.masks, fixed.masks, atol=1e-6)
-
-
-def test_each_batch_and_each_call_starts_fresh():
-    images = oracle_images(4)
-    explainer = NeuroMask(oracle_classifier(), steps=300, early_stopping=True)
-    first = explainer.explain(images, batch_size=2)
-    assert (first.steps < 300).all()
-    again = explainer.explain(images[2:])  # after a stopped fit: stop flag, mask, optimiser
-    fresh = NeuroMask(oracle_classifier(), steps=300, early_stopping=True).explain(images[2:])
-    np.testing.assert_array_equal(again.steps, fresh.steps)
-    np.testing.assert_allclose(again.masks, fresh.masks, atol=1e-6)
-    np.testing.assert_allclose(first.masks[2:], fresh.masks, atol=1e-6)
-
-
-def test_min_steps_holds_in_explain():
-    explainer = NeuroMask(oracle_classifier(), steps=300,
-                          early_stopping={"min_steps": 200, "patience": 1})
-    assert explainer.explain(oracle_images(2)).steps.tolist() == [200, 200]
-
-
-def test_off_by_default_and_the_config_round_trips():
-    assert NeuroMask(oracle_classifier()).early_stopping is None
-    assert NeuroMask(oracle_classifier()).get_config()["early_stopping"] is False
-    options = {"min_relative_improvement": 0.005, "patience": 3, "min_steps": 50}
-    for given in (options, PlateauStopping(**options)):
-        config = NeuroMask(oracle_classifier(), early_stopping=given).get_config()
-        assert json.loads(json.dumps(config["early_stopping"])) == options
-        clone = NeuroMask.from_config(config)
-        assert isinstance(clone.early_stopping, PlateauStopping)
-        assert clone.early_stopping.get_config() == options
-    assert NeuroMask(oracle_classifier(), early_stopping=True).early_stopping.get_config() == {
-        "min_relative_improvement": 0.01, "patience": 2, "min_steps": 0}
-    assert PlateauStopping.from_config(PlateauStopping(**options).get_config()).get_config() \
-        == options
-
-
-@pytest.mark.parametrize("options", [
-    dict(min_relative_improvement=-0.01), dict(min_relative_improvement=float("nan")),
-    dict(min_relative_improvement="0.01"), dict(min_relative_improvement=True),
-    dict(patience=0), dict(patience=1.5), dict(patience=True), dict(min_steps=-1),
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(), "Expected log_dir"),
+    (dict(out_dir="x", every=0), "Expected every"),
+    (dict(out_dir="x", region=np.ones((3, 3))), "Expected region of shape"),
 ])
-def test_bad_arguments_are_rejected(options):
-    with pytest.raises(ValueError, match="Expected"):
-        PlateauStopping(**options)
+def test_bad_options_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ExplainDuringTraining(quadrant_data(2)[0], **kwargs)
 
 
-def test_bad_early_stopping_options_are_rejected():
-    with pytest.raises(TypeError, match="Expected early_stopping"):
-        NeuroMask(oracle_classifier(), early_stopping="yes")
-    with pytest.raises(TypeError, match="Received: \\['delta'\\]"):
-        NeuroMask(oracle_classifier(), early_stopping={"delta": 0.1})
-    with pytest.raises(ValueError, match="Expected patience"):
-        NeuroMask(oracle_classifier(), early_stopping={"patience": 0})
-    callback = PlateauStopping()
-    callback.set_params({"epochs": 3, "steps": None})
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        callback.on_train_begin()
+def test_labels_must_match_the_images():
+    images, labels = quadrant_data(3)
+    with pytest.raises(ValueError, match="Expected one label per validation image"):
+        ExplainDuringTraining((images, labels[:2]), out_dir="x")

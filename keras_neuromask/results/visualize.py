@@ -100,15 +100,32 @@ def comparison_grid(
     images: Sequence,
     maps_by_method: Mapping[str, Sequence],
     path: os.PathLike | str,
+    **options,
+) -> Path:
+    """Writes :func:`comparison_grid_png` of the same arguments to ``path`` (atomically).
+
+    Returns:
+        The path written.
+
+    Example:
+        >>> comparison_grid(originals, {"NeuroMask": masks, "Gradcam": cams}, "grid.png")
+    """
+    png = comparison_grid_png(images, maps_by_method, **options)
+    return atomic_write(path, lambda f: f.write(png))
+
+
+def comparison_grid_png(
+    images: Sequence,
+    maps_by_method: Mapping[str, Sequence],
     *,
     titles: Sequence[str] | None = None,
-    alpha: float = 0.5,
+    alpha: float | Mapping[str, float] = 0.5,
     cmap: str = "jet",
     normalize: bool = False,
     cell_size: int = 160,
     dpi: int = 100,
-) -> Path:
-    """Writes a PNG grid: one row per image; columns: the image, then each method's map on it.
+) -> bytes:
+    """A PNG grid: one row per image; columns: the image, then each method's map on it.
 
     The PNG is exactly (len(maps_by_method) + 1) * cell_size pixels wide and
     len(images) * cell_size pixels high.
@@ -116,9 +133,9 @@ def comparison_grid(
     Args:
         images: N images, each as `overlay` accepts (sizes may differ).
         maps_by_method: method name -> N maps (an (N, H, W) array or a list of (H, W) maps).
-        path: the PNG to write (atomically).
         titles: N row labels (e.g. file names or class names), or None.
-        alpha: weight of the heat map in each overlay.
+        alpha: weight of the heat map in each overlay, or one weight per method (1 shows
+            the map alone).
         cmap: a matplotlib colour map name.
         normalize: stretch each map to [0, 1] by its own min and max first (for methods whose
             maps are not already in [0, 1]); otherwise values must be in [0, 1].
@@ -126,10 +143,7 @@ def comparison_grid(
         dpi: resolution used to lay out the text.
 
     Returns:
-        The path written.
-
-    Example:
-        >>> comparison_grid(originals, {"NeuroMask": masks, "Gradcam": cams}, "grid.png")
+        The PNG file's bytes.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -162,7 +176,9 @@ def comparison_grid(
     fontsize = max(6, min(10, cell_size // 16))
     for row, picture in enumerate(pictures):
         cells = [picture] + [
-            overlay(picture, maps[row], alpha=alpha, cmap=cmap) for maps in columns.values()
+            overlay(picture, maps[row], cmap=cmap,
+                    alpha=alpha[method] if isinstance(alpha, Mapping) else alpha)
+            for method, maps in columns.items()
         ]
         for col, (axis, cell) in enumerate(zip(axes[row], cells)):
             axis.imshow(cell, interpolation="bilinear")
@@ -176,7 +192,7 @@ def comparison_grid(
             axes[row][0].set_ylabel(str(titles[row]), fontsize=fontsize)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
-    return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+    return buffer.getvalue()
 
 
 def _normalized(values) -> np.ndarray:

@@ -25,9 +25,9 @@ import keras
 import tensorflow as tf
 
 from keras_neuromask import losses
-from keras_neuromask.callbacks import plateau_update
 from keras_neuromask.optimisation import epoch_length, run_steps
 from keras_neuromask.optimizers import initial_slots
+from keras_neuromask.stopping import plateau_update
 
 SIGNATURES = ("serving_default", "explain_target", "predict")
 
