@@ -56,20 +56,21 @@ class NeuroMask(keras.Model):
 
     where ``x'' = (1 - m) x + m b_del`` removes the mask's region: the preservation game
     (``alpha``, the default) keeps the class with the mask's region alone, the deletion game
-    (``delta``, preset ``"deletion"``) destroys it by removing that region. The maths is the
-    :class:`~keras_neuromask.objective.Objective` of :meth:`mask_objective`; this class holds
-    the Keras hooks and the public API.
+    (``delta``, preset ``"deletion"``) destroys it by removing that region.
 
-    minimised over ``w`` only; the classifier is never changed (it is not even tracked as a
-    sub-layer of this model, so no ``trainable`` flag is touched). Images of a batch are
-    optimised together but independently: the batch loss is the sum of per-image losses.
+    The loss is minimised over ``w`` only; the classifier is never changed (it is not even
+    tracked as a sub-layer of this model, so no ``trainable`` flag is touched). Images of a
+    batch are optimised together but independently: the batch loss is the sum of per-image
+    losses. The maths is the :class:`~keras_neuromask.objective.Objective` of
+    :meth:`mask_objective`; this class holds the Keras hooks and the public API.
 
     Args:
         classifier: a ``keras.Model`` with one image input and one ``(N, classes)`` output,
             logits or softmax probabilities.
-        preset: ``"default"``, ``"paper-cifar"`` or ``"paper-imagenet"``
-            (:mod:`keras_neuromask.presets`); each keyword below set to non-``None``
-            overrides it.
+        preset: a name in :data:`keras_neuromask.presets.PRESETS` (``"default"``,
+            ``"deletion"``, ``"paper-cifar"``, ``"paper-imagenet"``); each keyword below set
+            to non-``None`` overrides it (the result is :attr:`settings`, a
+            :class:`~keras_neuromask.settings.Settings`).
         steps: optimisation steps per batch.
         init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
             smoothness_weight, deletion_weight, deletion_baseline, sparsity, smoothness,
