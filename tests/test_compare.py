@@ -1,5 +1,7 @@
 """The comparison contract: every method, every kind of model, known answers, model untouched."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -12,7 +14,11 @@ from keras_neuromask.evaluation.compare import (
     get_method,
     method_names,
 )
-from keras_neuromask.evaluation.vis_methods import normalize_maps, prepare_classifier
+from keras_neuromask.evaluation.vis_methods import (
+    direct_predict,
+    normalize_maps,
+    prepare_classifier,
+)
 
 # Options that keep each method to well under a second on a 16x16 model.
 FAST = {"smoothgrad": {"smooth_samples": 3}, "rise": {"num_masks": 64, "batch_size": 32},
@@ -369,3 +375,26 @@ def test_default_options_find_the_oracle_patch(name):
     inside = oracle_object()
     assert all(inside[np.unravel_index(np.argmax(m), m.shape)] for m in result.maps)
     assert result.maps[:, inside].mean() > 1.5 * result.maps[:, ~inside].mean()
+
+
+def test_methods_in_turn_on_new_copies_and_batch_sizes_trigger_no_retracing(caplog):
+    # Each method calls its own copy of the model; through `predict`/`predict_on_batch` every
+    # copy traced one more predict function, and TensorFlow warned "... triggered tf.function
+    # retracing" (the neuromask demo's log).
+    model, x = small_cnn(size=16), images(3)
+    with caplog.at_level(logging.WARNING):
+        for count in (3, 2, 1):
+            for name in method_names():
+                get_method(name, **FAST.get(name, {}))(model, x[:count])
+    retracing = [r.getMessage() for r in caplog.records if "retracing" in r.getMessage()]
+    assert not retracing, retracing[0]
+
+
+def test_direct_predict_equals_predict_for_arrays_and_lists_of_one(models):
+    model, x = models["functional"], images(5)
+    expected = model.predict(x, verbose=0)
+    for given, batch_size in ((x, None), ([x], 2), ((x,), 5)):
+        np.testing.assert_allclose(direct_predict(model, given, batch_size), expected,
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="Expected one input array. Received: 2"):
+        direct_predict(model, [x, x])

@@ -35,15 +35,12 @@ from keras_neuromask.evaluation.rise import rise_saliency
 from keras_neuromask.evaluation.vis_methods import (
     TF_KERAS_VIS_CLASSES,
     copy_weights,
+    direct_predict,
     normalize_maps,
     prepare_classifier,
     tf_keras_vis_maps,
 )
-from keras_neuromask.predictions import (
-    as_probabilities,
-    looks_like_probabilities,
-    predict_in_chunks,
-)
+from keras_neuromask.predictions import as_probabilities, looks_like_probabilities
 
 
 class MethodResult(NamedTuple):
@@ -102,7 +99,7 @@ class Method:
 
 def _scores_and_targets(prepared, batch: np.ndarray, targets, chunk: int = 64):
     """The copy's class scores on the images, and the targets (argmax when ``None``)."""
-    scores = predict_in_chunks(prepared.model.predict_on_batch, batch, chunk)
+    scores = direct_predict(prepared.model, batch, chunk)
     checked = inputs.as_targets(targets, len(batch), scores.shape[-1])
     return scores, np.argmax(scores, axis=-1) if checked is None else checked
 
@@ -219,15 +216,24 @@ class RISE(Method):
         super().__init__(preprocess=preprocess)
         self.options = dict(num_masks=num_masks, grid_size=grid_size, p1=p1,
                             batch_size=batch_size, seed=seed)
+        self._forward = None  # (copy, its call compiled once): RISE calls it num_masks / batch
 
     def explain_batch(self, model, batch, targets):
+        import tensorflow as tf
+
         prepared = self._prepared(model, batch)
         scores, chosen = _scores_and_targets(prepared, batch, targets)
         # Logits unless the copy still ends in an (undetected, e.g. nested) softmax.
         logits = prepared.logits or not looks_like_probabilities(scores)
+        if self._forward is None or self._forward[0] is not prepared.model:
+            copy = prepared.model
+            self._forward = (copy, tf.function(lambda x: copy(x, training=False),
+                                               reduce_retracing=True))
+        forward = self._forward[1]
 
         def probability(x):
-            return as_probabilities(np.asarray(prepared.model.predict_on_batch(x)), logits)
+            outputs = forward(tf.constant(x, tf.float32))
+            return as_probabilities(np.asarray(outputs), logits)
 
         return rise_saliency(probability, batch, chosen, **self.options)
 

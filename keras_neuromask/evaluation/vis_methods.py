@@ -8,7 +8,8 @@ tf-keras-vis 0.8.x on Keras 3 has traps (seen with TF 2.21 / Keras 3.15):
   layers' ``.output`` belong to another graph than the model's outputs);
 * ``Gradcam``/``Scorecam`` read ``layer.output``, which for a nested functional model is its
   inner graph, not the outer model's;
-* ``Scorecam`` prints a progress bar (it calls ``model.predict``).
+* ``Scorecam`` calls ``model.predict``: a progress bar, and one more predict function traced
+  for each copy (TensorFlow's "triggered tf.function retracing" warnings after a few).
 
 :func:`prepare_classifier` avoids all of them by building a new, flat functional model:
 ``image -> [preprocess] -> fresh copies of the classifier's layers -> class scores``, with the
@@ -25,6 +26,8 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
+
+from keras_neuromask.predictions import predict_in_chunks
 
 FEATURES_LAYER = "neuromask_cam_features"
 PREPROCESS_LAYER = "neuromask_preprocess"
@@ -199,9 +202,33 @@ def prepare_classifier(model: keras.Model, *, preprocess=None, cam_layer=None,
     linear = any(isinstance(layer, keras.layers.Softmax)
                  or layer.get_config().get("activation") == "softmax"
                  for layer in model.layers if layer.name in output_names)
-    # Scorecam calls model.predict: keep this private copy quiet.
-    prepared.predict = functools.partial(prepared.predict, verbose=0)
+    # Scorecam calls model.predict: the copy answers by direct calls instead (no progress
+    # bar, no predict function traced per copy).
+    prepared.predict = functools.partial(direct_predict, prepared)
     return PreparedClassifier(prepared, features, features_from, linear)
+
+
+def direct_predict(model, x, batch_size: int | None = None, verbose=0):
+    """``model.predict(x)`` of a one-input model by direct calls ``model(x, training=False)``.
+
+    Eager calls trace nothing, so calling it on many copies of a model, or on batches of
+    other sizes, neither retraces a ``tf.function`` nor prints a progress bar (``verbose`` is
+    accepted, as ``predict``'s, and ignored).
+
+    Args:
+        model: a one-input Keras model.
+        x: ``(N, ...)`` array, or a list of one (as tf-keras-vis passes it).
+        batch_size: images per call (None: 32, as ``predict``).
+
+    Returns:
+        numpy ``(N, ...)`` outputs.
+    """
+    if isinstance(x, (list, tuple)):
+        if len(x) != 1:
+            raise ValueError(f"Expected one input array. Received: {len(x)} arrays")
+        x = x[0]
+    return predict_in_chunks(lambda part: model(part, training=False),
+                             np.asarray(x, np.float32), batch_size or 32)
 
 
 def tf_keras_vis_maps(kind: str, prepared: PreparedClassifier, images: np.ndarray,
@@ -330,5 +357,6 @@ def score_indices(score) -> list[int]:
 
 
 __all__ = ["NeuroMaskVis", "score_indices", "PreparedClassifier", "prepare_classifier",
-           "cam_layer_name", "copy_weights", "normalize_maps", "tf_keras_vis_maps",
+           "cam_layer_name", "copy_weights", "direct_predict", "normalize_maps",
+           "tf_keras_vis_maps",
            "TF_KERAS_VIS_CLASSES"]
