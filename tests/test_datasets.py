@@ -9,12 +9,21 @@ import pytest
 
 from keras_neuromask.evaluation import datasets
 from keras_neuromask.evaluation.datasets import (
+    HELD_OUT_SEED,
     SHAPE_NAMES,
+    SHIPPED_ACCURACY,
+    SHIPPED_SETTINGS,
     ShapesData,
     make_shapes,
+    shapes_accuracy,
+    shipped_shapes_cnn,
     small_cnn,
     trained_shapes_cnn,
+    training_data_seeds,
 )
+
+SHIPPED_PATH = os.path.join(os.path.dirname(datasets.__file__), "data", datasets.SHIPPED_FILE)
+FRESH_SEED = 2_718_281  # a held-out draw used neither in training nor for SHIPPED_ACCURACY
 
 
 def test_same_seed_gives_identical_arrays_and_other_seed_differs():
@@ -166,18 +175,80 @@ def test_damaged_cache_file_is_retrained(tmp_path, monkeypatch):
     keras.models.load_model(path, safe_mode=True)  # replaced by a valid file
 
 
+def test_training_data_seeds_are_fixed_distinct_and_miss_the_held_out_seeds():
+    seeds = training_data_seeds(0, 10)
+    assert seeds == training_data_seeds(0, 10) and len(set(seeds)) == 10
+    assert seeds[:3] == training_data_seeds(0, 3) and seeds != training_data_seeds(1, 10)
+    assert HELD_OUT_SEED not in seeds and FRESH_SEED not in seeds
+
+
+def test_shapes_accuracy_counts_argmax_hits():
+    data = make_shapes(10, seed=3)
+    logits = np.eye(4, dtype=np.float32)[data.labels]
+    logits[:3] = np.roll(logits[:3], 1, axis=1)  # three wrong answers
+
+    def model(x, training=False):  # called in chunks, in order
+        assert training is False
+        start = model.seen
+        model.seen += len(x)
+        return logits[start:start + len(x)]
+
+    model.seen = 0
+    assert shapes_accuracy(model, data, batch_size=4) == 0.7
+    with pytest.raises(TypeError, match="Expected a ShapesData"):
+        shapes_accuracy(model, (data.images, data.labels))
+    with pytest.raises(ValueError, match="Expected at least one image. Received"):
+        shapes_accuracy(model, make_shapes(0))
+
+
+def test_shipped_model_loads_in_safe_mode_and_reaches_its_stated_accuracy():
+    assert 150_000 <= os.path.getsize(SHIPPED_PATH) <= 250_000
+    model = keras.saving.load_model(SHIPPED_PATH, compile=False, safe_mode=True)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    assert model.output_shape == (None, SHIPPED_SETTINGS["num_classes"])
+    assert model.get_layer("last_conv").__class__.__name__ == "Conv2D"
+    assert f"{SHIPPED_ACCURACY:.4f}" in shipped_shapes_cnn.__doc__  # the provenance's figure
+    accuracy = shapes_accuracy(model, make_shapes(2000, seed=FRESH_SEED))
+    assert accuracy >= SHIPPED_ACCURACY - 0.01, accuracy
+
+
+def test_default_settings_give_the_shipped_model_without_training_or_cache(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(datasets, "_train", _untrained(calls := []))
+    monkeypatch.setenv("KERAS_NEUROMASK_CACHE", str(tmp_path / "cache"))
+    model = trained_shapes_cnn()
+    shipped = shipped_shapes_cnn()
+    for a, b in zip(model.get_weights(), shipped.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert model is not shipped and not calls and not (tmp_path / "cache").exists()
+    assert SHIPPED_SETTINGS == dict(version=datasets.CACHE_VERSION, seed=0, size=32,
+                                    num_classes=4, epochs=10, train_size=8000, batch_size=32,
+                                    learning_rate=2e-3)  # trained_shapes_cnn's defaults
+
+    trained_shapes_cnn(use_shipped=False)  # the recipe, cached
+    trained_shapes_cnn(epochs=9)  # another setting: not the shipped model
+    assert len(calls) == 2 and len(os.listdir(tmp_path / "cache")) == 2
+
+
+def test_a_missing_shipped_file_raises_a_clear_error(monkeypatch):
+    monkeypatch.setattr(datasets, "SHIPPED_FILE", "missing.keras")
+    with pytest.raises(FileNotFoundError, match="Expected the shipped model .* Received"):
+        shipped_shapes_cnn()
+
+
 @pytest.mark.slow
-def test_trained_cnn_reaches_98_percent_and_second_call_loads_from_cache(tmp_path):
+def test_retraining_with_the_recipe_reaches_the_shipped_accuracy_then_loads_from_cache(
+        tmp_path):
     start = time.perf_counter()
-    model = trained_shapes_cnn(tmp_path, seed=0)
+    model = trained_shapes_cnn(tmp_path, use_shipped=False)
     trained_in = time.perf_counter() - start
-    test = make_shapes(2000, seed=987_654)
-    logits = model.predict(test.images, verbose=0, batch_size=500)
-    accuracy = float(np.mean(logits.argmax(axis=1) == test.labels))
-    print(f"shapes CNN: test accuracy {accuracy:.4f}, trained in {trained_in:.1f} s")
-    assert accuracy >= 0.98
+    test = make_shapes(2000, seed=HELD_OUT_SEED)
+    accuracy = shapes_accuracy(model, test)
+    print(f"shapes CNN: held-out accuracy {accuracy:.4f}, trained in {trained_in:.1f} s")
+    assert accuracy >= SHIPPED_ACCURACY - 0.01
 
     start = time.perf_counter()
-    again = trained_shapes_cnn(tmp_path, seed=0)
+    again = trained_shapes_cnn(tmp_path, use_shipped=False)
     assert time.perf_counter() - start < 10.0
-    np.testing.assert_array_equal(again.predict(test.images, verbose=0, batch_size=500), logits)
+    for a, b in zip(again.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
