@@ -13,9 +13,10 @@ from PIL import Image
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def neuromask(*args, cwd=None):
+def neuromask(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "keras_neuromask", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=ENV, timeout=600)
+                          capture_output=True, text=True, cwd=cwd, env={**ENV, **(env or {})},
+                          timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +99,17 @@ def test_help_of_each_command_shows_an_example(command):
 
 
 def test_demo_explains_compares_exports_and_answers_a_request(tmp_path):
-    done = neuromask("demo", "--out", tmp_path / "demo", "--images", "3", cwd=tmp_path)
+    cache = tmp_path / "cache"
+    done = neuromask("demo", "--out", tmp_path / "demo", "--images", "3", cwd=tmp_path,
+                     env={"KERAS_NEUROMASK_CACHE": str(cache)})
     assert done.returncode == 0, done.stderr[-2000:]
+    assert not cache.exists()  # the shipped CNN: nothing trained, nothing cached
+    # Not a terminal: one line per stage, no progress bar, no TensorFlow retracing warning.
+    log = done.stdout + done.stderr
+    assert "\r" not in log and "━" not in log and "retracing" not in log
+    stages = [line for line in done.stdout.splitlines() if line[:4] in ("1/4 ", "2/4 ", "3/4 ",
+                                                                          "4/4 ")]
+    assert [line[:3] for line in stages] == ["1/4", "2/4", "3/4", "4/4"]
     demo = tmp_path / "demo"
     summary = json.loads((demo / "explanations" / "summary.json").read_text())
     assert len(summary["images"]) == 3
