@@ -2,6 +2,8 @@
 
 from setuptools import find_packages, setup
 
+BENCHMARK = ["scikit-image", "scikit-learn"]
+
 setup(
     name="keras-neuromask",
     version="0.1.0",
@@ -22,7 +24,12 @@ setup(
         "tf-keras-vis",
         "matplotlib",
     ],
-    extras_require={"dev": ["pytest", "ruff", "hypothesis", "tensorboard"]},
+    extras_require={
+        # the sample photos of the real-photo benchmarks (evaluation.photo_composites)
+        "benchmark": BENCHMARK,
+        # CI runs the benchmark's tests on a tiny instance, so it installs the photos too
+        "dev": ["pytest", "ruff", "hypothesis", "tensorboard", *BENCHMARK],
+    },
     entry_points={"console_scripts": ["neuromask=keras_neuromask.cli.main:main"]},
     license="Apache-2.0",
     classifiers=[

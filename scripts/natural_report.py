@@ -2,7 +2,7 @@
 
 Uses ``../shared/models/efficientnet_lite1.keras`` (input RGB in [0, 255], logits out) when it
 is present, and the photos that ship inside scikit-image, matplotlib and scikit-learn
-(``pip install scikit-image scikit-learn``), center-cropped and resized to 240x240. Runs
+(``pip install -e '.[benchmark]'``), center-cropped and resized to 240x240. Runs
 NeuroMask (default, deletion and paper-imagenet presets), every tf-keras-vis method and RISE, scores
 deletion, insertion, area and seconds per image (no ground truth here), and writes
 comparison.md / .json / .png into ``--out``. Skips with a message when the model is missing.
@@ -24,47 +24,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models",
                              "efficientnet_lite1.keras")
-PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle", "grace_hopper", "china",
-          "flower")
-
-
-def load_photos(size: int = 240) -> tuple[list[str], np.ndarray]:
-    """The named photos that are installed, square-cropped and resized, float32 in [0, 255]."""
-    from PIL import Image
-
-    found = {}
-    try:
-        from skimage import data
-        found.update(chelsea=data.chelsea(), coffee=data.coffee(), astronaut=data.astronaut(),
-                     rocket=data.rocket(), motorcycle=data.stereo_motorcycle()[0])
-    except ImportError:
-        print("scikit-image is not installed: skipping its photos", file=sys.stderr)
-    try:
-        import matplotlib.cbook
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-            found["grace_hopper"] = np.asarray(Image.open(file).convert("RGB"))
-    except (ImportError, OSError):
-        print("matplotlib's sample photo is missing: skipping it", file=sys.stderr)
-    try:
-        from sklearn.datasets import load_sample_images
-        china, flower = load_sample_images().images
-        found.update(china=china, flower=flower)
-    except ImportError:
-        print("scikit-learn is not installed: skipping its photos", file=sys.stderr)
-    names, images = [], []
-    for name in PHOTOS:
-        if name in found:
-            photo = found[name]
-            side = min(photo.shape[:2])
-            top, left = (photo.shape[0] - side) // 2, (photo.shape[1] - side) // 2
-            square = Image.fromarray(photo[top:top + side, left:left + side])
-            images.append(np.asarray(square.resize((size, size), Image.LANCZOS), np.float32))
-            names.append(name)
-    return names, np.stack(images)
 
 
 def main() -> int:
@@ -82,6 +43,7 @@ def main() -> int:
     import keras
 
     from keras_neuromask.evaluation.compare import get_method
+    from keras_neuromask.evaluation.photo_composites import square_photos
     from keras_neuromask.evaluation.report import (
         default_methods,
         evaluate,
@@ -91,7 +53,7 @@ def main() -> int:
 
     start = time.perf_counter()
     model = keras.saving.load_model(args.model)
-    names, images = load_photos()
+    names, images = square_photos(240)
     methods = default_methods(presets=("deletion", "paper-imagenet"))
     methods["rise"] = get_method("rise", num_masks=args.rise_masks)
     if args.methods:

@@ -398,3 +398,29 @@ def test_direct_predict_equals_predict_for_arrays_and_lists_of_one(models):
                                    rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="Expected one input array. Received: 2"):
         direct_predict(model, [x, x])
+
+
+def gmp_cnn(size=16, classes=3, seed=2):
+    """As conftest's small_cnn, with global max pooling: the gradient on the CAM layer is
+    non-zero only where each channel peaks."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="last_conv")(x)
+    x = keras.layers.GlobalMaxPooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(classes)(x))
+
+
+def test_gradcam_plus_plus_equals_layercam_on_a_global_average_pooling_head_only():
+    """Not a wrapper bug: with GAP then dense after the CAM layer, the gradient g_k is the same
+    at every position, so tf-keras-vis's Grad-CAM++ (alphas normalised to sum 1 over the
+    positions) weighs channel k by relu(g_k) exactly as LayerCAM does at every pixel; after
+    min-max normalisation the maps are equal. EfficientNet-Lite1's head is GAP + dense too,
+    hence the identical photo numbers. With global max pooling they differ."""
+    batch = images(3)
+    for model, same in ((small_cnn(size=16), True), (gmp_cnn(), False)):
+        plus = get_method("gradcam++", layer="last_conv")(model, batch, [0, 1, 2]).maps
+        layer = get_method("layercam", layer="last_conv")(model, batch, [0, 1, 2]).maps
+        grad = get_method("gradcam", layer="last_conv")(model, batch, [0, 1, 2]).maps
+        assert np.allclose(plus, layer, atol=1e-5) == same
+        assert not np.allclose(plus, grad, atol=1e-3)  # Grad-CAM keeps negative weights

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 
 from keras_neuromask.evaluation.metrics import (
+    connected_pieces,
+    count_components,
     energy,
     mask_area,
     pointing_game,
     rank_average,
     spearman_correlation,
+    top_pixels,
 )
 
 
@@ -130,3 +133,68 @@ def test_bad_inputs_raise_value_error_expected_received(call):
 def test_non_numeric_maps_raise_type_error():
     with pytest.raises(TypeError, match="Expected maps as a numeric array"):
         mask_area(np.array([["a", "b"]]))
+
+
+def test_connected_pieces_counts_blobs_that_touch_by_a_corner_as_one():
+    maps = np.zeros((4, 10, 10))
+    maps[0, 2:5, 2:5] = 1.0  # one 3x3 blob: 9 px, the top 10% ties at its value
+    maps[1, 1, 1] = maps[1, 8, 8] = maps[1, 1, 8] = 1.0  # three single pixels
+    maps[2, 3, 3] = maps[2, 4, 4] = maps[2, 5, 5] = 1.0  # a diagonal: 8-connected, one piece
+    maps[3, 0, 0:3] = maps[3, 0, 5:8] = 1.0  # two bars, three pixels apart
+    np.testing.assert_array_equal(connected_pieces(maps), [1, 3, 1, 2])
+
+
+def test_connected_pieces_takes_the_top_share_by_value_with_ties_included():
+    ramp = np.arange(100, dtype=float).reshape(10, 10)  # top 10% = the last row
+    np.testing.assert_array_equal(top_pixels(ramp)[0].sum(axis=1), [0] * 9 + [10])
+    two_peaks = np.zeros((10, 10))
+    two_peaks[1, 1:6] = 3.0  # 5 px, the highest
+    two_peaks[8, 1:6] = 2.0  # 5 px: with them the top 10 px
+    two_peaks[5, 8] = 1.0  # the 11th: outside the top 10%
+    np.testing.assert_array_equal(connected_pieces(two_peaks), [2])
+    np.testing.assert_array_equal(connected_pieces(two_peaks, top_share=0.05), [1])
+    plateau = np.zeros((10, 10))
+    plateau[:, :3] = 1.0  # 30 tied pixels at the top: all of them count, in one piece
+    assert top_pixels(plateau).sum() == 30 and connected_pieces(plateau)[0] == 1
+
+
+def test_connected_pieces_of_a_constant_map_is_zero_and_the_minimum_never_counts():
+    np.testing.assert_array_equal(connected_pieces(np.full((2, 8, 8), 0.7)), [0, 0])
+    sparse = np.zeros((20, 20))  # a CAM-like map: 0 almost everywhere, 2 px above it
+    sparse[2, 2] = sparse[15, 15] = 0.5
+    np.testing.assert_array_equal(connected_pieces(sparse), [2])
+
+
+def test_connected_pieces_is_the_same_after_an_increasing_transform_and_a_rotation():
+    maps = np.random.default_rng(3).random((3, 24, 24))
+    pieces = connected_pieces(maps)
+    np.testing.assert_array_equal(connected_pieces(np.exp(5 * maps) - 2), pieces)
+    np.testing.assert_array_equal(connected_pieces(np.rot90(maps, axes=(1, 2))), pieces)
+    np.testing.assert_array_equal(connected_pieces(maps[0]), pieces[:1])
+
+
+def test_count_components_follows_a_long_winding_path_to_one_piece():
+    size = 61  # rows 0, 2, ..., 60 joined at alternate ends: one path of ~1,900 pixels
+    snake = np.zeros((size, size), bool)
+    snake[0::2, :] = True
+    snake[1::4, -1] = snake[3::4, 0] = True
+    assert count_components(snake) == 1
+    snake[30, 10] = False  # cut the path once: two pieces
+    assert count_components(snake) == 2
+    assert count_components(np.eye(7, dtype=bool)) == 1  # a diagonal, corner to corner
+    assert count_components(np.zeros((5, 5), bool)) == 0
+
+
+def test_count_components_agrees_with_scipy_label_on_random_masks():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    rng = np.random.default_rng(0)
+    for density in (0.05, 0.3, 0.5, 0.6):
+        selected = rng.random((60, 70)) < density
+        expected = ndimage.label(selected, structure=np.ones((3, 3)))[1]
+        assert count_components(selected) == expected
+
+
+def test_connected_pieces_rejects_a_bad_top_share():
+    for bad in (0.0, 1.5, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="top_share"):
+            connected_pieces(np.zeros((4, 4)), top_share=bad)

@@ -15,18 +15,25 @@ def test_evaluate_scores_each_method_and_neuromask_finds_the_oracle_patch(tmp_pa
     objects = np.repeat(oracle_object()[None], 3, axis=0)
     methods = {"neuromask": get_method("neuromask", steps=150),
                "saliency": get_method("saliency")}
+    details = {}
     rows, maps = evaluate(model, images, methods, object_masks=objects, progress=None,
-                          fidelity_steps=9)
+                          fidelity_steps=9, details=details)
     assert [row.method for row in rows] == ["neuromask", "saliency"]
     neuromask = rows[0]
     assert neuromask.pointing == 1.0 and neuromask.energy > 0.85
     for row in rows:
         assert 0 <= row.deletion <= 1 and 0 <= row.insertion <= 1 and row.seconds_per_image > 0
     assert maps["neuromask"].shape == (3, 32, 32)
+    assert neuromask.pieces >= 1 and neuromask.pieces == np.mean(details["neuromask"]["pieces"])
+    assert sorted(details["saliency"]) == ["area", "deletion", "energy", "insertion", "pieces",
+                                           "pointing"]
+    assert all(len(values) == 3 for values in details["saliency"].values())
     table = markdown_table(rows)
-    assert table.count("\n") == 3 and "| neuromask |" in table
+    assert table.count("\n") == 3 and "| neuromask |" in table and "pieces ↓" in table
     written = write_report(tmp_path, rows, maps, images, titles=["a", "b", "c"])
     assert json.loads(open(written["json"]).read())["rows"][0]["method"] == "neuromask"
+    lines = open(written["csv"]).read().splitlines()
+    assert lines[0].startswith("method,pointing,energy,pieces,") and len(lines) == 3
     from PIL import Image
     assert Image.open(written["grid"]).size == (3 * 96, 3 * 96)
 
@@ -44,6 +51,7 @@ def test_fixed_maps_of_the_ground_truth_score_perfect_localisation():
     rows, maps = evaluate(model, images, {"truth": FixedMaps(objects)}, object_masks=objects,
                           progress=None, fidelity_steps=5)
     assert rows[0].pointing == 1.0 and rows[0].energy == 1.0 and rows[0].seconds_per_image == 0
+    assert rows[0].pieces == 1.0  # the patch is 6% of the image: all of it, one piece
     np.testing.assert_array_equal(maps["truth"], objects)
     with pytest.raises(ValueError, match="Expected 2 images of 32x32 pixels"):
         FixedMaps(objects)(model, images[:1])

@@ -1,12 +1,14 @@
 """Side-by-side evaluation of explanation methods: one table of scores and one picture.
 
 Scores per method (means over the images): pointing game and energy (when ground-truth
-object masks are known), deletion and insertion AUC (RISE protocol), mask area, seconds
-per image. Maps are each method's own, normalised per image to [0, 1].
+object masks are known), readability (connected pieces of the map's top 10%), deletion and
+insertion AUC (RISE protocol), mask area, seconds per image. Maps are each method's own,
+normalised per image to [0, 1].
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from typing import NamedTuple
@@ -23,6 +25,7 @@ class MethodScores(NamedTuple):
     method: str
     pointing: float  # NaN without object masks
     energy: float  # NaN without object masks
+    pieces: float  # connected pieces of the top 10% of the map; lower is more readable
     deletion: float  # lower is better
     insertion: float  # higher is better
     area: float  # mean of the map
@@ -61,7 +64,8 @@ def default_methods(neuromask_options=None, presets=("paper-cifar",)) -> dict:
 
 
 def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
-             preprocess=None, fidelity_steps: int = 33, progress=print):
+             preprocess=None, fidelity_steps: int = 33, progress=print,
+             pointing_tolerance: int = 1, top_share: float = 0.1, details=None):
     """Runs every method on the images and scores its maps.
 
     Args:
@@ -74,6 +78,9 @@ def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
         preprocess: applied before the model in the fidelity metrics.
         fidelity_steps: points of the deletion and insertion curves.
         progress: called with a line per method (None: silent).
+        pointing_tolerance: pixels of tolerance of the pointing game (on the raw map).
+        top_share: the share of each map whose connected pieces are counted.
+        details: optional dict, filled with name -> metric -> per-image list.
 
     Returns:
         ``(rows, maps)``: a list of :class:`MethodScores` and name -> maps ``(N, H, W)``.
@@ -87,14 +94,19 @@ def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
                                          preprocess=preprocess).auc
         insertion = fidelity.insertion_auc(model, images, maps, targets,
                                            steps=fidelity_steps, preprocess=preprocess).auc
-        if object_masks is not None:
-            pointing = float(metrics.pointing_game(maps, object_masks).mean())
-            energy = float(metrics.energy(maps, object_masks).mean())
-        else:
-            pointing = energy = float("nan")
-        rows.append(MethodScores(name, pointing, energy, float(deletion.mean()),
-                                 float(insertion.mean()), float(metrics.mask_area(maps).mean()),
-                                 float(result.seconds_per_image)))
+        nothing = np.full(len(maps), np.nan)
+        per_image = {
+            "pointing": nothing if object_masks is None else metrics.pointing_game(
+                maps, object_masks, tolerance=pointing_tolerance),
+            "energy": nothing if object_masks is None else metrics.energy(maps, object_masks),
+            "pieces": metrics.connected_pieces(maps, top_share), "deletion": deletion,
+            "insertion": insertion, "area": metrics.mask_area(maps)}
+        if details is not None:
+            details[name] = {key: np.asarray(v, np.float64).tolist()
+                             for key, v in per_image.items()}
+        rows.append(MethodScores(name, *(float(np.mean(per_image[key])) for key in (
+            "pointing", "energy", "pieces", "deletion", "insertion", "area")),
+            float(result.seconds_per_image)))
         if progress is not None:
             progress(f"{name}: {rows[-1]}")
     return rows, all_maps
@@ -102,12 +114,13 @@ def evaluate(model, images, methods: dict, *, targets=None, object_masks=None,
 
 def markdown_table(rows) -> str:
     """The rows as a markdown table (↑ higher is better, ↓ lower is better)."""
-    lines = ["| method | pointing ↑ | energy ↑ | deletion AUC ↓ | insertion AUC ↑ | area "
-             "| seconds / image |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| method | pointing ↑ | energy ↑ | pieces ↓ | deletion AUC ↓ | insertion AUC ↑ "
+             "| area | seconds / image |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         cells = [f"{value:.3f}" if not np.isnan(value) else "–"
-                 for value in (row.pointing, row.energy, row.deletion, row.insertion,
-                               row.area)]
+                 for value in (row.pointing, row.energy)]
+        cells.append(f"{row.pieces:.1f}")
+        cells += [f"{value:.3f}" for value in (row.deletion, row.insertion, row.area)]
         lines.append(f"| {row.method} | {' | '.join(cells)} | {row.seconds_per_image:.3f} |")
     return "\n".join(lines)
 
@@ -121,24 +134,30 @@ def display_images(images) -> np.ndarray:
 
 
 def write_report(out_dir, rows, maps: dict, images, *, grid_rows: int = 6,
-                 titles=None, extra: dict | None = None) -> dict:
-    """Writes ``comparison.md`` (table), ``comparison.json`` and ``comparison.png`` (grid)."""
+                 titles=None, extra: dict | None = None, stem: str = "comparison") -> dict:
+    """Writes ``<stem>.md`` (table), ``<stem>.csv`` (the same rows), ``<stem>.json`` (rows and
+    ``extra``) and ``<stem>.png`` (grid)."""
     from keras_neuromask.results.visualize import comparison_grid
 
     os.makedirs(out_dir, exist_ok=True)
-    table_path = os.path.join(out_dir, "comparison.md")
+    table_path = os.path.join(out_dir, f"{stem}.md")
     with open(table_path, "w", encoding="utf-8") as file:
         file.write(markdown_table(rows) + "\n")
-    json_path = os.path.join(out_dir, "comparison.json")
+    csv_path = os.path.join(out_dir, f"{stem}.csv")
+    with open(csv_path, "w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(MethodScores._fields)
+        writer.writerows(rows)
+    json_path = os.path.join(out_dir, f"{stem}.json")
     with open(json_path, "w", encoding="utf-8") as file:
         json.dump({"rows": [row._asdict() for row in rows], **(extra or {})}, file, indent=2)
     shown = slice(0, min(grid_rows, len(images)))
     grid_path = comparison_grid(display_images(images[shown]),
                                 {name: m[shown] for name, m in maps.items()},
-                                os.path.join(out_dir, "comparison.png"),
+                                os.path.join(out_dir, f"{stem}.png"),
                                 titles=None if titles is None else list(titles)[shown],
                                 cell_size=96)
-    return {"table": table_path, "json": json_path, "grid": str(grid_path)}
+    return {"table": table_path, "csv": csv_path, "json": json_path, "grid": str(grid_path)}
 
 
 def compare_images(model, images, out_dir, *, targets=None, preprocess=None, methods=None,
