@@ -74,8 +74,9 @@ class NeuroMask(keras.Model):
         steps: optimisation steps per batch.
         init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
             smoothness_weight, deletion_weight, deletion_baseline, sparsity, smoothness,
-            optimizer, learning_rate, baseline, blur_sigma, mask_grid: see
-            :mod:`keras_neuromask.presets`.
+            optimizer, learning_rate, baseline, blur_sigma, mask_grid, upsampling, area: see
+            :mod:`keras_neuromask.presets`. ``area`` alone (without ``sparsity``) also sets
+            ``sparsity="area"``.
             ``baseline`` may also be an image broadcastable to the batch.
         seed: seeds the random init and the noise baseline; results repeat run to run on CPU.
         preprocess: a TF function applied to the masked image before the classifier, for
@@ -105,7 +106,8 @@ class NeuroMask(keras.Model):
                  deletion_weight: float | None = None, deletion_baseline: str | None = None,
                  sparsity: str | None = None, smoothness: str | None = None,
                  optimizer: str | None = None, learning_rate: float | None = None,
-                 baseline=None, mask_grid=None, seed: int = 0, preprocess=None,
+                 baseline=None, mask_grid=None, upsampling: str | None = None,
+                 area: float | None = None, seed: int = 0, preprocess=None,
                  batch_size: int = 16, jit_compile: bool = False,
                  classifier_output: str = "auto", blur_sigma: float | None = None,
                  early_stopping=False, **kwargs):
@@ -119,9 +121,12 @@ class NeuroMask(keras.Model):
                          sparsity_weight=sparsity_weight, smoothness_weight=smoothness_weight,
                          sparsity=sparsity, smoothness=smoothness, optimizer=optimizer,
                          learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid,
+                         upsampling=upsampling, area=area,
                          deletion_weight=deletion_weight, deletion_baseline=deletion_baseline,
                          blur_sigma=blur_sigma)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
+        if area is not None and sparsity is None:  # area=a means the area constraint
+            self._overrides["sparsity"] = "area"
         self.preset = preset
         self.settings = Settings.from_preset(preset, **self._overrides)
         self.seed = inputs.check_int("seed", seed, minimum=0)

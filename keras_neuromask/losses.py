@@ -11,8 +11,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-SPARSITY_TERMS = ("parameter_l1", "mask_l1")
-SMOOTHNESS_TERMS = ("laplacian3", "laplacian5", "total_variation")
+SPARSITY_TERMS = ("parameter_l1", "mask_l1", "area")
+SMOOTHNESS_TERMS = ("laplacian3", "laplacian5", "total_variation", "perimeter")
 
 
 class LossTerms(NamedTuple):
@@ -79,6 +79,21 @@ def mask_l1(mask: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(mask, axis=[1, 2, 3])
 
 
+def area_gap(mask: tf.Tensor, area: float) -> tf.Tensor:
+    """Extremal Perturbations' area constraint: ``mean((sort(m) - r_a)²)``.
+
+    ``r_a`` is the sorted mask of exactly the share ``area`` of ones (``(1 - a) n`` zeros,
+    then ``a n`` ones, ``n`` pixels), so the term is zero only for a binary mask that keeps
+    that share of the image, wherever it lies (Fong, Patrick and Vedaldi, "Understanding Deep
+    Networks via Extremal Perturbations and Smooth Masks", ICCV 2019).
+    """
+    flat = tf.reshape(mask, [tf.shape(mask)[0], -1])
+    count = int(flat.shape[1])
+    ones = min(count, max(0, int(round(area * count))))
+    reference = tf.constant(np.r_[np.zeros(count - ones), np.ones(ones)], mask.dtype)
+    return tf.reduce_mean(tf.square(tf.sort(flat, axis=1) - reference), axis=1)
+
+
 def laplacian_kernel(size: int) -> np.ndarray:
     """The reference's Laplacian: ``size² - 1`` at the centre, ``-1`` elsewhere."""
     kernel = -np.ones((size, size), np.float32)
@@ -113,20 +128,36 @@ def total_variation(mask: tf.Tensor) -> tf.Tensor:
     return total
 
 
-def sparsity(name: str, params: tf.Tensor, mask: tf.Tensor, limit: float) -> tf.Tensor:
-    """Dispatches the sparsity term by name (``SPARSITY_TERMS``)."""
+def perimeter(mask: tf.Tensor) -> tf.Tensor:
+    """Total variation of the mask with hidden (zero) cells all around it.
+
+    ``total_variation(pad(m, 1, 0))``: for a binary mask, the length of the kept region's
+    outline, counted where it meets the image's border too. Plain total variation lets a
+    region along the border go without that side, so masks drift to the border.
+    """
+    return total_variation(tf.pad(mask, [[0, 0], [1, 1], [1, 1], [0, 0]]))
+
+
+def sparsity(name: str, params: tf.Tensor, mask: tf.Tensor, limit: float,
+             area: float | None = None) -> tf.Tensor:
+    """Dispatches the sparsity term by name (``SPARSITY_TERMS``); ``"area"`` needs ``area``."""
     if name == "parameter_l1":
         return parameter_l1(params, limit)
+    if name == "area":
+        return area_gap(mask, area)
     return mask_l1(mask)
 
 
 def smoothness(name: str, params: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Dispatches the smoothness term by name (``SMOOTHNESS_TERMS``).
 
-    The Laplacian terms act on the parameters (as in the paper), total variation on the mask.
+    The Laplacian terms act on the parameters (as in the paper), total variation and the
+    perimeter on the mask.
     """
     if name == "laplacian3":
         return laplacian_energy(params, 3)
     if name == "laplacian5":
         return laplacian_energy(params, 5)
+    if name == "perimeter":
+        return perimeter(mask)
     return total_variation(mask)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 BASELINES = ("zero", "blur", "mean", "noise")
+UPSAMPLINGS = ("mask_bilinear", "parameters_bicubic")
 
 
 def mask_from_params(params: tf.Tensor, temperature: float) -> tf.Tensor:
@@ -37,6 +38,23 @@ def upsample(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     if tuple(mask.shape[1:3]) == tuple(size):
         return mask
     return tf.clip_by_value(tf.image.resize(mask, size, method="bilinear"), 0.0, 1.0)
+
+
+def mask_at_size(params: tf.Tensor, size: tuple[int, int], temperature: float,
+                 upsampling: str = "mask_bilinear") -> tf.Tensor:
+    """The image-size mask ``(N, H, W, 1)`` of grid parameters ``(N, h, w, 1)``.
+
+    ``"mask_bilinear"``: ``m = bilinear(sigmoid(w / T))``, a grid of soft cells (with
+    ``h = H`` one parameter per pixel). ``"parameters_bicubic"``: ``m = sigmoid(bicubic(w) / T)``:
+    the parameters are interpolated smoothly first and squashed at pixel resolution, so the
+    mask is as sharp as the temperature makes it while its outline is smooth at the scale of a
+    grid cell, whatever the image size (a 7x7 grid draws the same shapes at 32 and 512 px).
+    """
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"Expected upsampling in {UPSAMPLINGS}. Received: {upsampling!r}")
+    if upsampling == "mask_bilinear" or tuple(params.shape[1:3]) == tuple(size):
+        return upsample(mask_from_params(params, temperature), size)
+    return mask_from_params(tf.image.resize(params, size, method="bicubic"), temperature)
 
 
 def blend(images: tf.Tensor, mask: tf.Tensor, baseline: tf.Tensor) -> tf.Tensor:

@@ -1,11 +1,12 @@
 """NeuroMask's objective as a function of explicit inputs, apart from any Keras object.
 
 For mask parameters ``w``, the grid mask ``m_g = sigmoid(w / T)`` and the image-size mask
-``m = upsample(m_g)``, the kept image ``x' = m x + (1 - m) b`` and the removed image
+``m`` (:func:`keras_neuromask.masking.mask_at_size`: ``bilinear(m_g)`` or
+``sigmoid(bicubic(w) / T)``), the kept image ``x' = m x + (1 - m) b`` and the removed image
 ``x'' = (1 - m) x + m b_del``, the loss of one image is::
 
     L(w) = alpha * (-log p_c(x')) + delta * (-log(1 - p_c(x'')))
-           + beta * sparsity(w, m_g) + gamma * smoothness(w, m_g)
+           + beta * sparsity(w, m) + gamma * smoothness(w, m_g)
 
 ``fit`` (through :func:`keras_neuromask.optimisation.run_steps`), the exported graph and
 :func:`keras_neuromask.explain_distributed` all evaluate this one :class:`Objective`.
@@ -76,8 +77,8 @@ class Objective:
 
     def masks(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks ``m`` of parameters ``params`` at image size ``size``."""
-        return masking.upsample(masking.mask_from_params(params, self.settings.temperature),
-                                size)
+        s = self.settings
+        return masking.mask_at_size(params, size, s.temperature, s.upsampling)
 
     def terms(self, params, images, baseline, targets, removed_fill=None) -> LossTerms:
         """The per-image loss terms at ``params`` (the module docstring has the formula).
@@ -89,7 +90,7 @@ class Objective:
         if removed_fill is None:
             removed_fill = self.removed_fill(images)
         grid_mask = masking.mask_from_params(params, s.temperature)
-        mask = masking.upsample(grid_mask, tuple(images.shape[1:3]))
+        mask = self.masks(params, tuple(images.shape[1:3]))
         removed = None if removed_fill is None else masking.blend(images, 1.0 - mask,
                                                                   removed_fill)
         kept = masking.blend(images, mask, baseline)
@@ -99,7 +100,7 @@ class Objective:
             kept_out, targets, from_logits=self.from_logits)
         deletion = zeros if removed_out is None else losses.deletion(
             removed_out, targets, from_logits=self.from_logits)
-        sparsity = losses.sparsity(s.sparsity, params, grid_mask, s.param_limit)
+        sparsity = losses.sparsity(s.sparsity, params, mask, s.param_limit, s.area)
         smoothness = losses.smoothness(s.smoothness, params, grid_mask)
         total = (s.preservation_weight * preservation + s.deletion_weight * deletion
                  + s.sparsity_weight * sparsity + s.smoothness_weight * smoothness)

@@ -16,7 +16,10 @@ Keys:
     deletion_weight: ``delta``, the weight of the deletion game (0: not played).
     deletion_baseline: what the deletion game fills the removed region with (a name as for
         ``baseline``).
-    sparsity: ``"parameter_l1"`` (paper, ``mean|w + param_limit|``) or ``"mask_l1"``.
+    sparsity: ``"parameter_l1"`` (paper, ``mean|w + param_limit|``), ``"mask_l1"`` (the
+        mask's area, ``mean m``) or ``"area"`` (Extremal Perturbations' constraint: the mask
+        keeps the share ``area`` of the image, :func:`keras_neuromask.losses.area_gap`).
+    area: the share of the image the mask keeps (``sparsity="area"`` only, else ``None``).
     smoothness: ``"laplacian3"``, ``"laplacian5"`` (paper) or ``"total_variation"``.
     optimizer: ``"rmsprop"`` (TF1 semantics, paper) or ``"adam"``.
     learning_rate: the optimiser's step size.
@@ -25,6 +28,9 @@ Keys:
     blur_sigma: the ``"blur"`` baseline's standard deviation in pixels (``None``: a tenth of
         the image's shorter side).
     mask_grid: ``None`` for one parameter per pixel, or ``(rows, cols)`` of a coarser grid.
+    upsampling: how grid parameters become an image-size mask
+        (:func:`keras_neuromask.masking.mask_at_size`): ``"mask_bilinear"`` or
+        ``"parameters_bicubic"`` (a smooth outline at the grid's scale).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ _PAPER = {
     "baseline": "zero",
     "blur_sigma": None,
     "mask_grid": None,
+    "upsampling": "mask_bilinear",
+    "area": None,
     "deletion_weight": 0.0,
     "deletion_baseline": "zero",
 }
@@ -76,6 +84,8 @@ PRESETS: dict[str, dict] = {
         "baseline": "blur",
         "blur_sigma": 16.0,
         "mask_grid": None,
+        "upsampling": "mask_bilinear",
+        "area": None,
         "deletion_weight": 0.0,
         "deletion_baseline": "mean",
     },

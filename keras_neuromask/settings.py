@@ -47,6 +47,8 @@ class Settings:
     baseline: object  # a name in masking.BASELINES, or an image broadcastable to the batch
     blur_sigma: float | None
     mask_grid: tuple[int, int] | None
+    upsampling: str
+    area: float | None
     deletion_weight: float
     deletion_baseline: str
 
@@ -55,6 +57,7 @@ class Settings:
         _check_choice("sparsity", self.sparsity, losses.SPARSITY_TERMS)
         _check_choice("smoothness", self.smoothness, losses.SMOOTHNESS_TERMS)
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+        _check_choice("upsampling", self.upsampling, masking.UPSAMPLINGS)
         _check_choice("deletion_baseline", self.deletion_baseline, masking.BASELINES)
         for name in ("temperature", "learning_rate", "param_limit"):
             value = getattr(self, name)
@@ -78,6 +81,15 @@ class Settings:
         if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
                              f"Received: {sigma!r}")
+        area = self.area
+        if area is not None and not (_is_number(area) and 0 < area < 1):
+            raise ValueError(f"Expected area to be None or a number in (0, 1). "
+                             f"Received: {area!r}")
+        if (self.sparsity == "area") != (area is not None):
+            raise ValueError("Expected area (the share of the image kept) exactly when "
+                             f"sparsity='area'. Received: sparsity={self.sparsity!r}, "
+                             f"area={area!r}")
+        object.__setattr__(self, "area", None if area is None else float(area))
         if not self.preservation_weight and not self.deletion_weight:
             raise ValueError("Expected preservation_weight or deletion_weight > 0 (a game to "
                              "play). Received: both 0")

@@ -220,6 +220,14 @@ def test_coarse_mask_grid_is_upsampled_to_the_image():
     assert result.masks.shape == (2, 32, 32)
 
 
+def test_area_alone_plays_the_area_constraint_and_keeps_about_that_share():
+    explainer = NeuroMask(oracle_classifier(), area=0.1, steps=150)
+    assert explainer.settings.sparsity == "area" and explainer.settings.area == 0.1
+    result = explainer.explain(oracle_images(2))
+    assert np.abs((result.masks > 0.5).mean((1, 2)) - 0.1).max() < 0.03
+    assert NeuroMask.from_config(explainer.get_config()).settings == explainer.settings
+
+
 def test_seed_makes_runs_identical_and_different_seeds_differ():
     images = oracle_images(2)
     runs = [NeuroMask(oracle_classifier(), preset="paper-cifar", steps=20, seed=seed)

@@ -64,3 +64,28 @@ def test_total_variation_of_a_vertical_edge():
     mask[0, :, 2:] = 1.0
     # rows: no change; cols: 4 jumps of 1 among 4 x 3 pairs
     np.testing.assert_allclose(losses.total_variation(tf.constant(mask)), [4 / 12], rtol=1e-6)
+
+
+def test_perimeter_counts_the_outline_where_plain_total_variation_skips_the_border():
+    inner = np.zeros((1, 6, 6, 1), np.float32)
+    inner[0, 2:4, 2:4] = 1.0  # a 2x2 square inside: outline 8 either way
+    edge = np.zeros((1, 6, 6, 1), np.float32)
+    edge[0, 4:6, 2:4] = 1.0  # the same square on the bottom border: 6 inside, 8 with it
+    pairs_padded = 7 * 8  # (rows + 2 - 1) x (cols + 2) vertical pairs, and as many across
+    np.testing.assert_allclose(losses.perimeter(tf.constant(inner)), [8 / pairs_padded * 1],
+                               rtol=1e-6)
+    np.testing.assert_allclose(losses.perimeter(tf.constant(edge)),
+                               losses.perimeter(tf.constant(inner)), rtol=1e-6)
+    plain = losses.total_variation(tf.constant(np.concatenate([inner, edge]))).numpy()
+    assert plain[1] < plain[0]  # the bias the perimeter removes
+
+
+def test_area_gap_is_zero_for_a_binary_mask_of_exactly_the_area_and_positive_otherwise():
+    mask = np.zeros((3, 10, 10, 1), np.float32)
+    mask[0, :2] = 1.0  # 20% kept, binary
+    mask[1] = 0.2  # 20% on average, but grey: (1-0.2)^2 on 20 pixels + 0.2^2 on 80
+    mask[2, :3] = 1.0  # 30% kept
+    got = losses.area_gap(tf.constant(mask), 0.2).numpy()
+    np.testing.assert_allclose(got, [0.0, (20 * 0.64 + 80 * 0.04) / 100, 10 / 100], atol=1e-7)
+    np.testing.assert_allclose(losses.sparsity("area", None, tf.constant(mask), 10.0, 0.2),
+                               got)

@@ -60,3 +60,34 @@ def test_given_baseline_of_wrong_shape_is_refused():
 def test_unknown_baseline_name_is_refused():
     with pytest.raises(ValueError, match="Expected baseline"):
         masking.make_baseline(tf.zeros((1, 4, 4, 1)), "sepia")
+
+
+def test_mask_at_size_bilinear_is_upsample_of_sigmoid_and_identity_at_full_size():
+    params = tf.random.stateless_normal((2, 4, 4, 1), seed=[1, 2])
+    np.testing.assert_array_equal(
+        masking.mask_at_size(params, (16, 16), 0.4, "mask_bilinear"),
+        masking.upsample(masking.mask_from_params(params, 0.4), (16, 16)))
+    for kind in masking.UPSAMPLINGS:
+        np.testing.assert_array_equal(masking.mask_at_size(params, (4, 4), 0.4, kind),
+                                      masking.mask_from_params(params, 0.4))
+
+
+def test_bicubic_parameters_draw_the_same_shape_at_every_image_size():
+    # one kept cell in the middle of a 7x7 grid: the kept share and the outline's place are
+    # the same at 35 and 350 pixels, and the mask is sharp (nearly 0 or 1) at both
+    params = np.full((1, 7, 7, 1), -4.0, np.float32)
+    params[0, 3, 3] = 4.0
+    small = masking.mask_at_size(tf.constant(params), (35, 35), 0.2, "parameters_bicubic")
+    large = masking.mask_at_size(tf.constant(params), (350, 350), 0.2, "parameters_bicubic")
+    small, large = small.numpy()[0, ..., 0], large.numpy()[0, ..., 0]
+    assert abs(small.mean() - large.mean()) < 0.005
+    assert 0.01 < large.mean() < 0.05
+    # the large mask at the small pixels' centres: the same kept pixels, up to the outline
+    assert ((large[5::10, 5::10] > 0.5) != (small > 0.5)).mean() < 0.01
+    assert ((large < 0.05) | (large > 0.95)).mean() > 0.95
+    assert small.min() >= 0 and large.max() <= 1
+
+
+def test_unknown_upsampling_is_refused():
+    with pytest.raises(ValueError, match="Expected upsampling in"):
+        masking.mask_at_size(tf.zeros((1, 2, 2, 1)), (4, 4), 1.0, "nearest")

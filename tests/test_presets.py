@@ -36,7 +36,7 @@ def test_default_preset_is_the_tuned_one():
         preservation_weight=1.0, sparsity_weight=3.0, sparsity="mask_l1",
         smoothness_weight=1.0, smoothness="total_variation", optimizer="adam",
         learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0, mask_grid=None,
-        deletion_weight=0.0, deletion_baseline="mean")
+        upsampling="mask_bilinear", area=None, deletion_weight=0.0, deletion_baseline="mean")
 
 
 def test_deletion_preset_is_the_default_playing_only_the_deletion_game():

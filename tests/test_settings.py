@@ -41,6 +41,10 @@ def test_settings_are_frozen_and_replace_checks_the_change():
     (dict(blur_sigma=-1.0), "Expected blur_sigma"),
     (dict(sparsity_weight=-1.0), "Expected sparsity_weight"),
     (dict(init_value=float("inf")), "Expected init_value"),
+    (dict(upsampling="nearest"), "Expected upsampling in"),
+    (dict(sparsity="area", area=1.0), "Expected area to be None or a number in"),
+    (dict(sparsity="area"), "Expected area .* exactly when sparsity='area'"),
+    (dict(area=0.1), "Expected area .* exactly when sparsity='area'"),
 ])
 def test_bad_values_are_refused_with_a_message_naming_them(change, message):
     with pytest.raises(ValueError, match=message):
