@@ -72,9 +72,10 @@ class NeuroMask(keras.Model):
             to non-``None`` overrides it (the result is :attr:`settings`, a
             :class:`~keras_neuromask.settings.Settings`).
         steps: optimisation steps per batch.
-        init, init_value, param_limit, temperature, preservation_weight, sparsity_weight,
-            smoothness_weight, deletion_weight, deletion_baseline, sparsity, smoothness,
-            optimizer, learning_rate, baseline, blur_sigma, mask_grid, upsampling, area: see
+        init, init_value, param_limit, temperature, preservation_weight,
+            preservation_target, sparsity_weight, smoothness_weight, deletion_weight,
+            deletion_baseline, sparsity, smoothness, optimizer, learning_rate, baseline,
+            blur_sigma, mask_grid, upsampling, area: see
             :mod:`keras_neuromask.presets`. ``area`` alone (without ``sparsity``) also sets
             ``sparsity="area"``.
             ``baseline`` may also be an image broadcastable to the batch.
@@ -102,6 +103,7 @@ class NeuroMask(keras.Model):
                  init: str | None = None, init_value: float | None = None,
                  param_limit: float | None = None, temperature: float | None = None,
                  preservation_weight: float | None = None,
+                 preservation_target: str | None = None,
                  sparsity_weight: float | None = None, smoothness_weight: float | None = None,
                  deletion_weight: float | None = None, deletion_baseline: str | None = None,
                  sparsity: str | None = None, smoothness: str | None = None,
@@ -118,6 +120,7 @@ class NeuroMask(keras.Model):
         object.__setattr__(self, "_classifier", classifier)  # untracked: never trained/saved
         overrides = dict(steps=steps, init=init, init_value=init_value, param_limit=param_limit,
                          temperature=temperature, preservation_weight=preservation_weight,
+                         preservation_target=preservation_target,
                          sparsity_weight=sparsity_weight, smoothness_weight=smoothness_weight,
                          sparsity=sparsity, smoothness=smoothness, optimizer=optimizer,
                          learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid,

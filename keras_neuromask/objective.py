@@ -5,8 +5,13 @@ For mask parameters ``w``, the grid mask ``m_g = sigmoid(w / T)`` and the image-
 ``sigmoid(bicubic(w) / T)``), the kept image ``x' = m x + (1 - m) b`` and the removed image
 ``x'' = (1 - m) x + m b_del``, the loss of one image is::
 
-    L(w) = alpha * (-log p_c(x')) + delta * (-log(1 - p_c(x'')))
+    L(w) = alpha * P(x') + delta * (-log(1 - p_c(x'')))
            + beta * sparsity(w, m) + gamma * smoothness(w, m_g)
+
+with the preservation term ``P(x') = -log p_c(x')`` (``preservation_target="one"``: make the
+class as sure as it can be) or ``P(x') = max(0, log p_c(x) - log p_c(x'))``
+(``"original"``: keep the class at least as probable as on the whole image ``x``, and no
+reward beyond; an explanation of the decision, not an amplification of it).
 
 ``fit`` (through :func:`keras_neuromask.optimisation.run_steps`), the exported graph and
 :func:`keras_neuromask.explain_distributed` all evaluate this one :class:`Objective`.
@@ -75,20 +80,33 @@ class Objective:
         return masking.make_baseline(images, s.deletion_baseline, seed=self.seed,
                                      blur_sigma=s.blur_sigma)
 
+    def original_loss(self, images: tf.Tensor, targets: tf.Tensor):
+        """``-log p_c(x)`` of the whole images, the preservation term's floor (None unless
+        ``preservation_target="original"`` and ``alpha > 0``)."""
+        s = self.settings
+        if s.preservation_target != "original" or not s.preservation_weight:
+            return None
+        return tf.stop_gradient(losses.preservation(self.classify(images), targets,
+                                                    from_logits=self.from_logits))
+
     def masks(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks ``m`` of parameters ``params`` at image size ``size``."""
         s = self.settings
         return masking.mask_at_size(params, size, s.temperature, s.upsampling)
 
-    def terms(self, params, images, baseline, targets, removed_fill=None) -> LossTerms:
+    def terms(self, params, images, baseline, targets, removed_fill=None,
+              original_loss=None) -> LossTerms:
         """The per-image loss terms at ``params`` (the module docstring has the formula).
 
-        ``removed_fill`` is :meth:`removed_fill` of the images, made here when not given
-        (:func:`keras_neuromask.optimisation.run_steps` makes it once per batch).
+        ``removed_fill`` and ``original_loss`` are :meth:`removed_fill` and
+        :meth:`original_loss` of the images, made here when not given
+        (:func:`keras_neuromask.optimisation.run_steps` makes them once per batch).
         """
         s = self.settings
         if removed_fill is None:
             removed_fill = self.removed_fill(images)
+        if original_loss is None:
+            original_loss = self.original_loss(images, targets)
         grid_mask = masking.mask_from_params(params, s.temperature)
         mask = self.masks(params, tuple(images.shape[1:3]))
         removed = None if removed_fill is None else masking.blend(images, 1.0 - mask,
@@ -98,6 +116,8 @@ class Objective:
         zeros = tf.zeros(tf.shape(images)[:1])
         preservation = zeros if kept_out is None else losses.preservation(
             kept_out, targets, from_logits=self.from_logits)
+        if original_loss is not None:
+            preservation = tf.nn.relu(preservation - original_loss)
         deletion = zeros if removed_out is None else losses.deletion(
             removed_out, targets, from_logits=self.from_logits)
         sparsity = losses.sparsity(s.sparsity, params, mask, s.param_limit, s.area)

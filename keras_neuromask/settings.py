@@ -18,6 +18,7 @@ from keras_neuromask.presets import get_preset
 
 _INITS = ("uniform", "constant")
 _OPTIMIZERS = ("adam", "rmsprop")
+_PRESERVATION_TARGETS = ("one", "original")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -37,6 +38,7 @@ class Settings:
     param_limit: float
     temperature: float
     preservation_weight: float
+    preservation_target: str
     sparsity_weight: float
     sparsity: str
     smoothness_weight: float
@@ -58,6 +60,7 @@ class Settings:
         _check_choice("smoothness", self.smoothness, losses.SMOOTHNESS_TERMS)
         _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
         _check_choice("upsampling", self.upsampling, masking.UPSAMPLINGS)
+        _check_choice("preservation_target", self.preservation_target, _PRESERVATION_TARGETS)
         _check_choice("deletion_baseline", self.deletion_baseline, masking.BASELINES)
         for name in ("temperature", "learning_rate", "param_limit"):
             value = getattr(self, name)

@@ -247,8 +247,10 @@ def test_jit_compile_gives_the_same_masks_and_keeps_the_classifier():
     assert explainer.jit_compile  # Keras' compile() must not reset it (it once did)
     assert explainer.get_config()["jit_compile"] is True
     # XLA fuses and rounds differently; over 20 Adam steps that stays far below the masks'
-    # own scale
-    np.testing.assert_allclose(compiled.masks, plain.masks, atol=1e-3)
+    # own scale (a few pixels move by up to 0.01 where the preservation floor's max(0, .)
+    # switches at another step)
+    np.testing.assert_allclose(compiled.masks, plain.masks, atol=2e-2)
+    assert np.abs(compiled.masks - plain.masks).mean() < 1e-3
     assert_same_weights(before, classifier)
 
 

@@ -91,3 +91,13 @@ def test_bicubic_parameters_draw_the_same_shape_at_every_image_size():
 def test_unknown_upsampling_is_refused():
     with pytest.raises(ValueError, match="Expected upsampling in"):
         masking.mask_at_size(tf.zeros((1, 2, 2, 1)), (4, 4), 1.0, "nearest")
+
+
+def test_bicubic_upsample_equals_tf_resize_and_compiles_with_xla():
+    values = tf.random.stateless_normal((2, 8, 6, 1), seed=[3, 4])
+    for size in ((32, 32), (240, 320), (8, 6)):
+        np.testing.assert_allclose(masking.bicubic_upsample(values, size),
+                                   tf.image.resize(values, size, method="bicubic"), atol=2e-6)
+    compiled = tf.function(lambda v: masking.bicubic_upsample(v, (40, 30)), jit_compile=True)
+    np.testing.assert_allclose(compiled(values), masking.bicubic_upsample(values, (40, 30)),
+                               atol=1e-6)

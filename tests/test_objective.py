@@ -1,8 +1,10 @@
 """The objective is a function of explicit inputs: no Keras model or explainer needed."""
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_neuromask import losses
 from keras_neuromask.objective import Objective, loss_scale_for
 from keras_neuromask.settings import Settings
 
@@ -48,3 +50,28 @@ def test_loss_scale_is_large_only_for_float16_classifiers():
         compute_dtype = "float16"
 
     assert loss_scale_for(Half()) == 4096.0 and loss_scale_for(object()) == 1.0
+
+
+def test_preservation_to_the_original_is_zero_once_the_masked_image_beats_the_whole():
+    # a classifier that sees only the mean of each image: the kept image's probability of
+    # class 0 exceeds the original's exactly when more of the bright pixels are kept
+    inputs = keras.Input((4, 4, 1))
+    mean = keras.layers.GlobalAveragePooling2D()(inputs)
+    classifier = keras.Model(inputs, keras.layers.Concatenate()([mean * 8.0, -mean * 8.0]))
+    images = tf.constant(np.linspace(0, 1, 16, dtype=np.float32).reshape(1, 4, 4, 1))
+    targets = tf.constant([0])
+    settings = Settings.from_preset("default", preservation_target="original", blur_sigma=1.0)
+    objective = Objective(settings, lambda x: classifier(x, training=False), True)
+    baseline = tf.zeros_like(images)
+    original = objective.original_loss(images, targets)
+    np.testing.assert_allclose(original, losses.preservation(
+        classifier(images), targets, from_logits=True), rtol=1e-6)
+    everything = tf.fill((1, 4, 4, 1), 50.0)  # m = 1: x' = x, the term is exactly 0
+    nothing = tf.fill((1, 4, 4, 1), -50.0)  # m = 0: x' = 0, worse than the original
+    kept = objective.terms(everything, images, baseline, targets).preservation
+    hidden = objective.terms(nothing, images, baseline, targets).preservation
+    np.testing.assert_allclose(kept, [0.0], atol=1e-6)
+    expected = losses.preservation(classifier(baseline), targets, from_logits=True) - original
+    np.testing.assert_allclose(hidden, expected, rtol=1e-5)
+    assert Objective(settings.replace(preservation_target="one"), classifier,
+                     True).original_loss(images, targets) is None

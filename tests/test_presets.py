@@ -33,15 +33,26 @@ def test_get_preset_returns_a_copy_and_refuses_unknown_names():
 def test_default_preset_is_the_tuned_one():
     assert PRESETS["default"] == dict(
         init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
-        preservation_weight=1.0, sparsity_weight=3.0, sparsity="mask_l1",
-        smoothness_weight=1.0, smoothness="total_variation", optimizer="adam",
-        learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0, mask_grid=None,
-        upsampling="mask_bilinear", area=None, deletion_weight=0.0, deletion_baseline="mean")
+        preservation_weight=1.0, preservation_target="original", sparsity_weight=3.0,
+        sparsity="mask_l1", smoothness_weight=2.0, smoothness="perimeter", optimizer="adam",
+        learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0, mask_grid=(8, 8),
+        upsampling="parameters_bicubic", area=None, deletion_weight=0.0,
+        deletion_baseline="mean")
 
 
-def test_deletion_preset_is_the_default_playing_only_the_deletion_game():
+def test_pixel_preset_is_the_previous_default_and_deletion_builds_on_it():
+    assert PRESETS["pixel"] == dict(
+        init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
+        preservation_weight=1.0, preservation_target="one", sparsity_weight=3.0,
+        sparsity="mask_l1", smoothness_weight=1.0, smoothness="total_variation",
+        optimizer="adam", learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0,
+        mask_grid=None, upsampling="mask_bilinear", area=None, deletion_weight=0.0,
+        deletion_baseline="mean")
+
+
+def test_deletion_preset_is_the_pixel_preset_playing_only_the_deletion_game():
     changed = {key: value for key, value in PRESETS["deletion"].items()
-               if PRESETS["default"][key] != value}
+               if PRESETS["pixel"][key] != value}
     assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, sparsity_weight=1.0,
                            smoothness_weight=8.0, steps=300)
     assert PRESETS["paper-cifar"]["deletion_weight"] == 0.0
