@@ -22,7 +22,13 @@ setup(
         "tf-keras-vis",
         "matplotlib",
     ],
-    extras_require={"dev": ["pytest", "ruff", "hypothesis", "tensorboard"]},
+    extras_require={
+        # keras_neuromask.serving.beam and `neuromask explain-dataset` (tested with 2.77;
+        # Beam 2.77 caps pillow < 13 and protobuf < 7, both within TensorFlow's range).
+        "beam": ["apache-beam>=2.77,<3"],
+        # the tests include the Beam pipeline's, so dev installs Beam too
+        "dev": ["pytest", "ruff", "hypothesis", "tensorboard", "apache-beam>=2.77,<3"],
+    },
     entry_points={"console_scripts": ["neuromask=keras_neuromask.cli.main:main"]},
     license="Apache-2.0",
     classifiers=[
