@@ -228,3 +228,37 @@ def test_output_names_are_the_clis_whatever_the_order_and_outputs_are_never_read
         open(tmp_path / name, "wb").write(b"")
     found = list(MatchPattern(os.path.realpath(tmp_path)).process(str(tmp_path / "*.png")))
     assert found == [str(tmp_path / "x.png")]
+
+
+@needs_beam
+def test_pipeline_options_default_to_a_multi_process_direct_runner_unless_told_otherwise():
+    from keras_neuromask.serving.beam import pipeline_options
+
+    options = pipeline_options(workers=3).get_all_options()
+    assert options["runner"] == "DirectRunner" and options["direct_num_workers"] == 3
+    assert options["direct_running_mode"] == "multi_processing"
+    options = pipeline_options("DirectRunner", ["--direct_running_mode=in_memory",
+                                                "--direct_num_workers=1"]).get_all_options()
+    assert options["direct_running_mode"] == "in_memory" and options["direct_num_workers"] == 1
+    flink = pipeline_options("FlinkRunner", ["--flink_master=host:8081"]).get_all_options(
+        drop_default=True)
+    assert flink["runner"] == "FlinkRunner" and "direct_running_mode" not in flink
+    with pytest.raises(ValueError, match="Expected runner in"):
+        pipeline_options("LocalRunner")
+
+
+@needs_beam
+def test_a_float16_mask_array_is_the_mask_to_half_precision():
+    from apache_beam.ml.inference.base import PredictionResult
+
+    from keras_neuromask.serving.beam.handler import MaskResult
+    from keras_neuromask.serving.beam.transforms import _Format, _Source
+
+    mask = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    prediction = PredictionResult(None, MaskResult(mask, 1, 0.9, 0.8, 20))
+    (result,) = _Format((8, 8, 3), False, "float16").process((_Source("x", None), prediction))
+    assert result.mask.dtype == np.float16 and np.abs(result.mask - mask).max() <= 5e-4
+    assert result.mask_png is None and result.overlay_png is None and result.steps == 20
+    nan = PredictionResult(None, MaskResult(mask * np.nan, 1, 0.9, np.nan, 20))
+    (dead,) = _Format((8, 8, 3), True, None).process((_Source("y", None), nan))
+    assert "Expected a finite mask" in dead.value.reason

@@ -73,8 +73,9 @@ def pipeline_options(runner: str = "DirectRunner", beam_args: Sequence[str] = ()
     """Beam's options: ``--runner``, then ``beam_args`` as given.
 
     The DirectRunner runs multi-process by default (``--direct_running_mode
-    multi_processing``, ``--direct_num_workers`` = ``workers`` or the CPU count) unless
-    ``beam_args`` set them.
+    multi_processing``, ``--direct_num_workers`` = ``workers`` or the CPU count), its worker
+    processes logging warnings and errors only (``--default_sdk_harness_log_level WARNING``),
+    unless ``beam_args`` set them.
     """
     if runner not in RUNNERS:
         raise ValueError(f"Expected runner in {RUNNERS}. Received: {runner!r}")
@@ -84,6 +85,8 @@ def pipeline_options(runner: str = "DirectRunner", beam_args: Sequence[str] = ()
             args.append("--direct_running_mode=multi_processing")
         if not any(a.startswith("--direct_num_workers") for a in beam_args):
             args.append(f"--direct_num_workers={workers or os.cpu_count() or 1}")
+        if not any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+            args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args)
 
 
