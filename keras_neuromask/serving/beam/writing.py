@@ -14,7 +14,7 @@ In the output folder (local, or any Beam file system such as ``gs://``):
   same on every run and never an input file's name.
 
 JSON lines rather than Parquet: the table is small once the masks live in their own files
-(about 250 bytes per image), any tool reads it line by line without pyarrow, and sorted lines
+(about 260 bytes per image), any tool reads it line by line without pyarrow, and sorted lines
 with Python's shortest float repr make the same run give the same bytes. Every file is
 written whole (a temporary file renamed on local disks; object stores publish whole
 objects), so a retried bundle rewrites the same files and a reader never sees half of one.
