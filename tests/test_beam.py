@@ -105,7 +105,7 @@ def test_two_worker_processes_write_explains_masks_and_a_dead_letter_and_rerun_t
                                                              "--direct_num_workers=1"])
 
 
-@pytest.mark.slow  # about 50 s on 2 idle cores, 110 s when they are shared
+@pytest.mark.slow  # 53 s and 108 s here (2 CPU cores shared with other jobs)
 def test_64_images_on_two_worker_processes_twice_give_explains_masks_and_the_same_files(
         exported, tmp_path, capsys):
     _explain_dataset_twice(*exported, tmp_path, capsys, 64, ["--workers", "2"])
