@@ -2,6 +2,7 @@
 
 from setuptools import find_packages, setup
 
+BEAM = ["apache-beam>=2.77,<3"]
 BENCHMARK = ["scikit-image", "scikit-learn"]
 
 setup(
@@ -27,8 +28,12 @@ setup(
     extras_require={
         # the sample photos of the real-photo benchmarks (evaluation.photo_composites)
         "benchmark": BENCHMARK,
-        # CI runs the benchmark's tests on a tiny instance, so it installs the photos too
-        "dev": ["pytest", "ruff", "hypothesis", "tensorboard", *BENCHMARK],
+        # keras_neuromask.serving.beam and `neuromask explain-dataset` (tested with 2.77;
+        # Beam 2.77 caps pillow < 13 and protobuf < 7, both within TensorFlow's range).
+        "beam": BEAM,
+        # CI runs the benchmark's tests on a tiny instance and the Beam pipeline's tests, so
+        # it installs both
+        "dev": ["pytest", "ruff", "hypothesis", "tensorboard", *BENCHMARK, *BEAM],
     },
     entry_points={"console_scripts": ["neuromask=keras_neuromask.cli.main:main"]},
     license="Apache-2.0",

@@ -6,11 +6,12 @@ Layout, from the bottom up (a module imports only from its own level or below):
 
 - the explainer and its maths, at the top level: ``explainer`` (the Keras model), ``settings``
   and ``presets``, ``objective``, ``masking``, ``losses``, ``optimizers``, ``optimisation``,
-  ``callbacks``, ``inputs``, ``predictions``;
+  ``callbacks``, ``inputs``, ``predictions``, ``image_io`` (reading image files);
 - ``results``: writing explanations out (file names, mask files, overlays);
 - ``evaluation``: metrics, fidelity, sanity, RISE, tf-keras-vis, comparison, reports, data
   sets (``keras_neuromask.metrics`` re-exports every metric);
-- ``serving``: the TF Serving export, REST helpers, several devices;
+- ``serving``: the TF Serving export, REST helpers, several devices, and ``serving.beam``
+  (the Apache Beam pipeline; an optional extra, imported by nothing else);
 - ``bench``: speed benchmarks;
 - ``cli``: the ``neuromask`` command line and the demo.
 

@@ -89,7 +89,8 @@ def test_export_writes_a_tf_serving_version(workdir):
     assert (workdir / "models" / "1" / "saved_model.pb").exists()
 
 
-@pytest.mark.parametrize("command", ["explain", "compare", "export", "demo", "bench"])
+@pytest.mark.parametrize("command", ["explain", "compare", "export", "explain-dataset", "demo",
+                                     "bench"])
 def test_help_of_each_command_shows_an_example(command):
     from keras_neuromask.cli.main import build_parser
 
@@ -136,3 +137,33 @@ def test_compare_writes_the_grid_and_the_metrics_table(workdir):
     assert grid.size == (4 * 96, 2 * 96)
     rows = json.loads((workdir / "cmp" / "comparison.json").read_text())["rows"]
     assert all(0 <= row["insertion"] <= 1 for row in rows)
+
+
+def test_explain_dataset_passes_beam_options_on_and_other_commands_refuse_them(monkeypatch,
+                                                                              capsys):
+    from keras_neuromask.cli import dataset
+    from keras_neuromask.cli.main import main
+
+    seen = {}
+    monkeypatch.setattr(dataset, "run_explain_dataset", lambda args: seen.update(vars(args)))
+    base = ["explain-dataset", "a/*.png", "b.jpg", "--model-dir", "m/1", "--out", "o"]
+    main([*base, "--project=p", "--", "--save_main_session", "--region", "r"])
+    assert seen["patterns"] == ["a/*.png", "b.jpg"] and seen["runner"] == "DirectRunner"
+    assert seen["beam_args"] == ["--project=p", "--save_main_session", "--region", "r"]
+    with pytest.raises(SystemExit) as exit_code:  # 'p' would otherwise become a pattern
+        main([*base, "--project", "p"])
+    assert exit_code.value.code == 2
+    assert "Expected Beam options as --name=value, or after '--'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["export", "--model", "m.keras", "--out", "o", "--project=p"])
+    assert "unrecognized arguments: --project=p" in capsys.readouterr().err
+
+
+def test_explain_dataset_without_the_beam_extra_says_how_to_install_it(monkeypatch, capsys):
+    from keras_neuromask.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "apache_beam", None)  # import apache_beam fails
+    for name in [n for n in sys.modules if n.startswith("keras_neuromask.serving.beam")]:
+        monkeypatch.delitem(sys.modules, name)
+    assert main(["explain-dataset", "a/*.png", "--model-dir", "m/1", "--out", "o"]) == 2
+    assert 'pip install "keras-neuromask[beam]"' in capsys.readouterr().err

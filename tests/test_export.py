@@ -40,6 +40,7 @@ def test_served_masks_equal_the_in_process_explainer(exported):
     served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
     assert np.abs(served["masks"].numpy() - expected.masks).max() <= 1e-4
     np.testing.assert_array_equal(served["target"].numpy(), expected.targets)
+    np.testing.assert_array_equal(served["steps"].numpy(), [STEPS] * 5)
     np.testing.assert_allclose(served["original_probability"], expected.original_probability,
                                atol=1e-5)
     np.testing.assert_allclose(served["masked_probability"], expected.masked_probability,
@@ -228,6 +229,7 @@ def test_an_export_with_early_stopping_stops_at_the_step_explain_stops(tmp_path)
     path = export_saved_model(explainer, str(tmp_path))
     served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
     masks = served["masks"].numpy()
+    np.testing.assert_array_equal(served["steps"].numpy(), expected.steps)
     # Equal up to float rounding (1e-3 over 100 steps at full resolution), while one epoch
     # more or less, or no early stopping, moves the masks by more than 0.05.
     assert np.abs(masks - expected.masks).max() <= 1e-2

@@ -190,3 +190,19 @@ def test_bad_channels_raises_value_error(tmp_path, channels):
     path = _save(tmp_path, "rgb.png", Image.fromarray(_rgb()))
     with pytest.raises(ValueError, match="Expected `channels`"):
         load_image(path, size=(4, 4), channels=channels)
+
+
+def test_decode_image_of_a_files_bytes_equals_load_image_of_the_file(tmp_path):
+    from keras_neuromask.image_io import decode_image
+
+    path = _save(tmp_path, "rgba.png", Image.fromarray(_rgb()).convert("RGBA"))
+    for channels in (1, 3):
+        from_file = load_image(path, size=(5, 7), channels=channels)
+        from_bytes = decode_image(open(path, "rb").read(), (5, 7), channels, name="rgba.png")
+        np.testing.assert_array_equal(from_bytes.array, from_file.array)
+        np.testing.assert_array_equal(from_bytes.original, from_file.original)
+    assert from_bytes.path == "rgba.png"
+    with pytest.raises(ValueError, match="Expected a readable image file. Received: 'x.png'"):
+        decode_image(b"not an image", (4, 4), name="x.png")
+    with pytest.raises(TypeError, match="Expected `data` to be bytes"):
+        decode_image(str(path), (4, 4))

@@ -20,6 +20,11 @@ _EXAMPLES = {
     "export": "example:\n  neuromask export --model my_model.keras --out models/neuromask"
               " --steps 200\n  tensorflow_model_server --rest_api_port=8501"
               " --model_name=neuromask --model_base_path=$PWD/models/neuromask",
+    "explain-dataset": "example:\n  neuromask explain-dataset 'images/*.jpg' --model-dir"
+                       " models/neuromask/1 --out results\n  neuromask explain-dataset"
+                       " 'gs://bucket/images/*.jpg' --model-dir gs://bucket/models/neuromask/1"
+                       " --out gs://bucket/results --runner DataflowRunner --project=P"
+                       " --region=R --temp_location=gs://bucket/tmp",
     "demo": "example:\n  neuromask demo --out neuromask-demo",
     "bench": "example:\n  neuromask bench --quick",
 }
@@ -82,6 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, help="default: the next free version")
     export.add_argument("--overwrite", action="store_true")
 
+    dataset = command("explain-dataset", "Explain every matching image file with Apache Beam "
+                      "and an exported SavedModel (pip install \"keras-neuromask[beam]\"); "
+                      "Beam options go as --name=value or after --.")
+    dataset.add_argument("patterns", nargs="+", metavar="PATTERN",
+                         help="image files or glob patterns (quote them: 'images/*.jpg')")
+    dataset.add_argument("--model-dir", required=True,
+                         help="an exported version folder, e.g. models/neuromask/1")
+    dataset.add_argument("--out", required=True, help="output folder (or gs://... etc.)")
+    dataset.add_argument("--runner", default="DirectRunner",
+                         choices=("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner"))
+    dataset.add_argument("--workers", type=int,
+                         help="DirectRunner worker processes (default: the CPU count)")
+    dataset.add_argument("--batch-size", type=int, default=8)
+    dataset.add_argument("--mask-array", choices=("float32", "float16", "none"),
+                         default="float32", help="NAME.mask.npy dtype, or none")
+    dataset.add_argument("--overlay", action="store_true", help="also write NAME.overlay.png")
+
     demo = command("demo", "Offline demo on the generated benchmark and its small CNN.")
     demo.add_argument("--out", default="neuromask-demo")
     demo.add_argument("--images", type=int, default=8, help="images to explain")
@@ -97,13 +119,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Runs the command line; returns the exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after = argv.index("--") if "--" in argv else len(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv[:after])
+    if args.command != "explain-dataset" and (unknown or after < len(argv)):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or argv[after:])}")
+    if args.command == "explain-dataset":
+        bare = [a for a in unknown if not (a.startswith("--") and "=" in a)]
+        if bare:  # '--project p' would make 'p' a pattern
+            parser.error(f"Expected Beam options as --name=value, or after '--'. Received: "
+                         f"{' '.join(bare)}")
+        args.beam_args = unknown + argv[after + 1:]
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
         print("neuromask: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, FloatingPointError) as error:
+    except (ValueError, TypeError, OSError, FloatingPointError, ImportError) as error:
         if args.debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
@@ -121,6 +154,9 @@ def _dispatch(args) -> int:
     if args.command == "export":
         from keras_neuromask.cli.commands import run_export
         return run_export(args)
+    if args.command == "explain-dataset":
+        from keras_neuromask.cli.dataset import run_explain_dataset
+        return run_explain_dataset(args)
     if args.command == "demo":
         from keras_neuromask.cli.demo import run_demo
         return run_demo(args.out, images=args.images, steps=args.steps)

@@ -234,12 +234,22 @@ def atomic_write(path: PathLike, write: Callable[[object], None]) -> Path:
     return path
 
 
-def write_mask_png(mask, path: PathLike) -> Path:
-    """Writes a mask (H, W) in [0, 1] as an 8-bit grayscale PNG, pixel = round(255 * mask)."""
+def mask_png_bytes(mask) -> bytes:
+    """A mask (H, W) in [0, 1] as an 8-bit grayscale PNG, pixel = round(255 * mask)."""
+    import io
+
     from PIL import Image
 
     pixels = np.rint(as_unit_map(mask) * 255.0).astype(np.uint8)
-    return atomic_write(path, lambda f: Image.fromarray(pixels, mode="L").save(f, format="PNG"))
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_mask_png(mask, path: PathLike) -> Path:
+    """Writes :func:`mask_png_bytes` of a mask (H, W) in [0, 1] to ``path`` (atomically)."""
+    png = mask_png_bytes(mask)
+    return atomic_write(path, lambda f: f.write(png))
 
 
 def write_mask_npy(mask, path: PathLike) -> Path:

@@ -81,19 +81,24 @@ def overlay(original, mask, *, alpha: float = 0.5, cmap: str = "jet") -> np.ndar
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def _write_png(pixels: np.ndarray, path: os.PathLike | str) -> Path:
-    return atomic_write(path, lambda f: Image.fromarray(pixels, mode="RGB").save(f, format="PNG"))
+def overlay_png_bytes(original, mask, *, alpha: float = 0.5, cmap: str = "jet") -> bytes:
+    """`overlay(original, mask, alpha=alpha, cmap=cmap)` encoded as an RGB PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(overlay(original, mask, alpha=alpha, cmap=cmap), mode="RGB").save(
+        buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def save_overlay_png(
     original, mask, path: os.PathLike | str, *, alpha: float = 0.5, cmap: str = "jet"
 ) -> Path:
-    """Writes `overlay(original, mask, alpha=alpha, cmap=cmap)` as an RGB PNG (atomically).
+    """Writes :func:`overlay_png_bytes` of the same arguments (atomically).
 
     Returns:
         The path written.
     """
-    return _write_png(overlay(original, mask, alpha=alpha, cmap=cmap), path)
+    png = overlay_png_bytes(original, mask, alpha=alpha, cmap=cmap)
+    return atomic_write(path, lambda f: f.write(png))
 
 
 def comparison_grid(

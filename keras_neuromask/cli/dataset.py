@@ -1,0 +1,26 @@
+"""The ``explain-dataset`` command: a Beam pipeline over every matching image file.
+
+Beam is an optional extra; it is imported first, so a missing extra is reported before
+TensorFlow loads. The pipeline itself is :func:`keras_neuromask.serving.beam.explain_dataset`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def run_explain_dataset(args) -> int:
+    """Runs the pipeline; returns 0, or 1 when some inputs went to the dead letter."""
+    from keras_neuromask.serving.beam import explain_dataset, pipeline_options
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"Expected --workers >= 1. Received: {args.workers}")
+    options = pipeline_options(args.runner, args.beam_args, workers=args.workers)
+    run = explain_dataset(args.patterns, args.model_dir, args.out, options=options,
+                          batch_size=args.batch_size, overlay=args.overlay,
+                          mask_array=None if args.mask_array == "none" else args.mask_array)
+    print(f"explained {run.explained} image(s): {run.results_path}")
+    if run.dead_letter:
+        print(f"neuromask: {run.dead_letter} input(s) not explained: {run.dead_letter_path}",
+              file=sys.stderr)
+    return 1 if run.dead_letter else 0
