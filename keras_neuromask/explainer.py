@@ -48,15 +48,18 @@ class CheckedInputs(NamedTuple):
 class NeuroMask(keras.Model):
     """Learns, per image, the smallest smooth mask that keeps the classifier's decision.
 
-    For mask parameters ``w`` and ``m = upsample(sigmoid(w / T))`` the masked image is
+    For mask parameters ``w`` and the mask ``m`` (default: ``w`` on an 8x8 grid,
+    ``m = sigmoid(bicubic(w) / T)`` at the image's size) the masked image is
     ``x' = m x + (1 - m) b`` and, per image, the loss is::
 
-        L(w) = alpha * (-log p_c(preprocess(x'))) + delta * (-log(1 - p_c(preprocess(x''))))
+        L(w) = alpha * P(preprocess(x')) + delta * (-log(1 - p_c(preprocess(x''))))
                + beta * sparsity + gamma * smoothness
 
     where ``x'' = (1 - m) x + m b_del`` removes the mask's region: the preservation game
-    (``alpha``, the default) keeps the class with the mask's region alone, the deletion game
-    (``delta``, preset ``"deletion"``) destroys it by removing that region.
+    (``alpha``, the default) keeps the class with the mask's region alone (default
+    ``P = max(0, log p_c(x) - log p_c(x'))``: at least as probable as on the whole image; the
+    paper's ``-log p_c(x')``), the deletion game (``delta``, preset ``"deletion"``) destroys
+    it by removing that region.
 
     The loss is minimised over ``w`` only; the classifier is never changed (it is not even
     tracked as a sub-layer of this model, so no ``trainable`` flag is touched). Images of a
