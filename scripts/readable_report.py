@@ -20,8 +20,9 @@ of the top 10%, deletion and insertion AUC (RISE protocol), area, seconds per im
 ``keras_neuromask.settings.Settings``, or ``preset=NAME``); ``--deletion KEY=VALUE ...`` the
 deletion preset's. Values: ``7,7`` is a tuple, ``none`` None, ``true``/``false`` booleans,
 numbers and names as written. Writes ``<set>.md``, ``.csv``, ``.json`` (rows, per-image
-scores, the command) and ``.png`` into ``--out`` (``--stem`` renames them). The EfficientNet
-sets skip with a message when ``--model`` is missing.
+scores, the command) and ``.png`` into ``--out`` (``--stem`` renames them), again after each
+method, so a long run that is stopped keeps the rows it finished. The EfficientNet sets skip
+with a message when ``--model`` is missing.
 
 Usage: python scripts/readable_report.py --set composites --images 60 --out docs/readable
        [--methods neuromask,gradcam] [--neuromask mask_grid=7,7 smoothness_weight=2]
@@ -177,18 +178,23 @@ def main() -> int:
     from keras_neuromask.evaluation.report import evaluate, markdown_table, write_report
 
     methods = build_methods(chosen, args, objects is not None, objects)
-    details = {}
-    rows, maps = evaluate(model, images, methods, targets=targets, object_masks=objects,
-                          pointing_tolerance=tolerance, details=details,
-                          progress=lambda line: print(line, flush=True))
-    seconds = time.perf_counter() - start
-    command = "python " + shlex.join([os.path.relpath(__file__)] + sys.argv[1:])
-    write_report(args.out, rows, maps, images, titles=titles, grid_rows=args.grid_rows,
-                 stem=args.stem or args.set, extra={"set": args.set, "images": len(images),
-                                       "pointing_tolerance": tolerance, "command": command,
-                                       "wall_seconds": round(seconds, 1), "titles": titles,
-                                       "targets": None if targets is None else
-                                       [int(t) for t in targets], "per_image": details})
+    rows, maps, details = [], {}, {}
+    for name, method in methods.items():  # the files are rewritten after every method
+        new_rows, new_maps = evaluate(model, images, {name: method}, targets=targets,
+                                      object_masks=objects, pointing_tolerance=tolerance,
+                                      details=details,
+                                      progress=lambda line: print(line, flush=True))
+        rows += new_rows
+        maps.update(new_maps)
+        seconds = time.perf_counter() - start
+        command = "python " + shlex.join([os.path.relpath(__file__)] + sys.argv[1:])
+        write_report(args.out, rows, maps, images, titles=titles, grid_rows=args.grid_rows,
+                     stem=args.stem or args.set,
+                     extra={"set": args.set, "images": len(images),
+                            "pointing_tolerance": tolerance, "command": command,
+                            "wall_seconds": round(seconds, 1), "titles": titles,
+                            "targets": None if targets is None else [int(t) for t in targets],
+                            "per_image": details})
     print(markdown_table(rows))
     print(f"{len(images)} images; wall time {seconds:.0f} s; command: {command}")
     return 0
