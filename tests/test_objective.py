@@ -9,14 +9,14 @@ from keras_neuromask.objective import Objective, loss_scale_for
 from keras_neuromask.settings import Settings
 
 
-def test_terms_of_a_plain_callable_match_a_hand_computed_default_loss():
+def test_terms_of_a_plain_callable_match_a_hand_computed_pixel_loss():
     rng = np.random.default_rng(0)
     weights = rng.normal(size=(4 * 4 * 3, 2)).astype(np.float32)
 
     def classify(images):  # logits of a linear model, any callable will do
         return tf.reshape(images, [tf.shape(images)[0], -1]) @ weights
 
-    settings = Settings.from_preset("default", baseline="zero")
+    settings = Settings.from_preset("pixel", baseline="zero")  # one parameter per pixel
     objective = Objective(settings, classify, from_logits=True)
     images = rng.uniform(size=(1, 4, 4, 3)).astype(np.float32)
     params = rng.normal(size=(1, 4, 4, 1)).astype(np.float32)
