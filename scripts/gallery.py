@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
-from readable_report import DEFAULT_MODEL, parse_overrides  # noqa: E402
+from readable_report import DEFAULT_MODEL, parse_overrides, say_missing  # noqa: E402
 
 LABELS = os.path.join(os.path.dirname(__file__), "imagenet_classes.txt")
 MAX_BYTES = 1_500_000
@@ -74,9 +74,7 @@ def main() -> int:
     parser.add_argument("--cache", help="an .npz of the maps: read when there, else written")
     args = parser.parse_args()
     if not os.path.exists(args.model):
-        print(f"skipped: no classifier at {args.model} (EfficientNet-Lite1 lives in the "
-              "project's shared/ folder, not in the package)")
-        return 0
+        return say_missing(args.model)
     import keras
 
     from keras_neuromask.evaluation.compare import get_method

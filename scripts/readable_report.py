@@ -47,6 +47,13 @@ METHODS = ("neuromask", "neuromask (deletion)", "saliency", "smoothgrad", "gradc
            "scorecam", "layercam", "rise", TRUTH)
 
 
+def say_missing(model: str) -> int:
+    """Says that the benchmark classifier is not there (a script then stops with 0)."""
+    print(f"skipped: no classifier at {model} (EfficientNet-Lite1 lives in the project's "
+          "shared/ folder, not in the package)")
+    return 0
+
+
 def parse_value(text: str):
     """``"7,7"`` -> (7, 7); ``"2"`` -> 2; ``"0.5"`` -> 0.5; ``"none"`` -> None; else text."""
     if "," in text:
@@ -170,9 +177,7 @@ def main() -> int:
     start = time.perf_counter()
     loaded = load_set(args)
     if loaded is None:
-        print(f"skipped: no classifier at {args.model} (EfficientNet-Lite1 lives in the "
-              "project's shared/ folder, not in the package)")
-        return 0
+        return say_missing(args.model)
     model, images, targets, objects, titles, tolerance = loaded
     tolerance = tolerance if args.tolerance is None else args.tolerance
     from keras_neuromask.evaluation.report import evaluate, markdown_table, write_report
