@@ -40,6 +40,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
+import numpy as np  # noqa: E402
+
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "models",
                              "efficientnet_lite1.keras")
 TRUTH = "object mask (ground truth)"
@@ -91,6 +93,25 @@ def label(name: str, overrides: dict) -> str:
     return f"{name} [{changes}]"
 
 
+class Chunked:
+    """A method called on ``size`` images at a time (tf-keras-vis methods take the whole batch
+    through the network at once: 60 composites of 240 px went past 10 GB); the maps are the
+    same for a method that explains each image on its own, and the seconds are summed."""
+
+    def __init__(self, method, size: int):
+        self.method, self.size = method, size
+
+    def __call__(self, model, images, targets=None):
+        from keras_neuromask.evaluation.compare import MethodResult
+
+        parts = [self.method(model, images[i:i + self.size],
+                             None if targets is None else targets[i:i + self.size])
+                 for i in range(0, len(images), self.size)]
+        seconds = sum(part.seconds_per_image * len(part.maps) for part in parts)
+        maps = np.concatenate([part.maps for part in parts])
+        return MethodResult(maps, seconds / len(maps))
+
+
 def build_methods(chosen, args, has_truth: bool, object_masks=None) -> dict:
     """The methods of the report, by row name, built with the command line's options."""
     from keras_neuromask.evaluation.compare import get_method
@@ -115,7 +136,8 @@ def build_methods(chosen, args, has_truth: bool, object_masks=None) -> dict:
         if name == TRUTH and not has_truth:
             continue
         row, method = makers[name]() if name in makers else (name, get_method(name))
-        methods[row] = method
+        chunked = args.chunk and name not in ("neuromask", "neuromask (deletion)", TRUTH)
+        methods[row] = Chunked(method, args.chunk) if chunked else method
     return methods
 
 
@@ -163,6 +185,8 @@ def main() -> int:
                         help="Faster Score-CAM: the N channels of largest variance (0: all)")
     parser.add_argument("--seed", type=int, default=0, help="of the composites / shapes")
     parser.add_argument("--tolerance", type=int, help="pointing tolerance in pixels")
+    parser.add_argument("--chunk", type=int, default=8,
+                        help="images per call of the other methods than NeuroMask (0: all)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--out", default="docs/readable")
     parser.add_argument("--stem", help="file names in --out (default: the set's name)")
