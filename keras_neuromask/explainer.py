@@ -34,6 +34,18 @@ class Explanation(NamedTuple):
     masked_probability: np.ndarray  # float32 (N,), p(target | masked image)
     steps: np.ndarray  # int64 (N,), optimisation steps taken for each image
     seconds: float  # wall time of the whole call
+    # float32 (N,), p(target | baseline image): what the hidden image alone keeps. Near
+    # original_probability (baseline_keeps_class), nothing needs keeping: the mask is then a
+    # ranking of what restores the rest, not the evidence for the class
+    baseline_probability: np.ndarray
+
+    def baseline_keeps_class(self, ratio: float = 0.5) -> np.ndarray:
+        """Bool ``(N,)``: the baseline alone keeps the class, ``p(c | b) >= ratio * p(c | x)``.
+
+        Where true the honest answer is "nothing needs keeping" for this baseline: choose
+        another (``baseline="zero"``, ``"mean"``, an image) or read the mask as a ranking.
+        """
+        return self.baseline_probability >= ratio * self.original_probability
 
 
 class CheckedInputs(NamedTuple):
@@ -78,7 +90,7 @@ class NeuroMask(keras.Model):
         init, init_value, param_limit, temperature, preservation_weight,
             preservation_target, sparsity_weight, smoothness_weight, deletion_weight,
             deletion_baseline, sparsity, smoothness, optimizer, learning_rate, baseline,
-            blur_sigma, mask_grid, upsampling, area: see
+            blur_sigma, mask_grid, upsampling, area, relative_gap: see
             :mod:`keras_neuromask.presets`. ``area`` alone (without ``sparsity``) also sets
             ``sparsity="area"``.
             ``baseline`` may also be an image broadcastable to the batch.
@@ -115,7 +127,7 @@ class NeuroMask(keras.Model):
                  area: float | None = None, seed: int = 0, preprocess=None,
                  batch_size: int = 16, jit_compile: bool = False,
                  classifier_output: str = "auto", blur_sigma: float | None = None,
-                 early_stopping=False, **kwargs):
+                 early_stopping=False, relative_gap: float | None = None, **kwargs):
         # The mask, its maths and the optimiser stay float32 whatever the global policy; the
         # classifier keeps its own (e.g. mixed_float16 on a GPU).
         super().__init__(**{"dtype": "float32", **kwargs})
@@ -129,7 +141,7 @@ class NeuroMask(keras.Model):
                          learning_rate=learning_rate, baseline=baseline, mask_grid=mask_grid,
                          upsampling=upsampling, area=area,
                          deletion_weight=deletion_weight, deletion_baseline=deletion_baseline,
-                         blur_sigma=blur_sigma)
+                         blur_sigma=blur_sigma, relative_gap=relative_gap)
         self._overrides = {k: v for k, v in overrides.items() if v is not None}
         if area is not None and sparsity is None:  # area=a means the area constraint
             self._overrides["sparsity"] = "area"
@@ -278,6 +290,7 @@ class NeuroMask(keras.Model):
         size = inputs.check_int(
             "batch_size", self.batch_size if batch_size is None else batch_size, minimum=1)
         masks, masked, steps_taken = [], [], []
+        baseline_probability = self.baseline_probability(batch, all_targets)
         for first in range(0, len(batch), size):
             chunk = slice(first, first + size)
             history = self._fit_batch(batch[chunk], all_targets[chunk], first, steps, None,
@@ -294,7 +307,20 @@ class NeuroMask(keras.Model):
             taken = len(history.epoch) * self.steps_per_epoch
             steps_taken.append(np.full(len(masks[-1]), taken, np.int64))
         return Explanation(np.concatenate(masks), all_targets, original, np.concatenate(masked),
-                           np.concatenate(steps_taken), time.perf_counter() - start)
+                           np.concatenate(steps_taken), time.perf_counter() - start,
+                           baseline_probability)
+
+    def baseline_probability(self, images, targets) -> np.ndarray:
+        """``p(target | b)``, float32 ``(N,)``: the class's probability on the baseline image
+        alone (everything hidden), for images and targets as :meth:`checked_inputs` gives."""
+        objective = self.mask_objective(tuple(np.shape(images)[1:]))
+        parts = []
+        for first in range(0, len(images), self.batch_size):
+            chunk = slice(first, first + self.batch_size)
+            outputs = self.classify(objective.baseline(tf.constant(images[chunk])))
+            parts.append(losses.target_probability(outputs, tf.constant(targets[chunk]),
+                                                   from_logits=self._from_logits).numpy())
+        return np.concatenate(parts).astype(np.float32)
 
     def current_masks(self) -> np.ndarray:
         """The masks of the last batch fitted, float32 ``(N, H, W)`` in [0, 1]."""

@@ -13,6 +13,16 @@ class as sure as it can be) or ``P(x') = max(0, log p_c(x) - log p_c(x'))``
 (``"original"``: keep the class at least as probable as on the whole image ``x``, and no
 reward beyond; an explanation of the decision, not an amplification of it).
 
+With ``"original"`` and ``relative_gap = g0`` the term is measured against the evidence the
+baseline removes, ``g = log p_c(x) - log p_c(b)`` (nats, per image)::
+
+    P(x') = max(0, log p_c(x) - log p_c(x')) / clip(g / g0, 0.01, 1)
+
+unchanged where the baseline removes at least ``g0`` nats (real photos over a blur: g >= 3),
+amplified up to 100x where it keeps most of the class, so the mask still has to restore
+what the baseline loses instead of collapsing to nothing (the bound ``P <= g`` no longer
+lets the area term win by default).
+
 ``fit`` (through :func:`keras_neuromask.optimisation.run_steps`), the exported graph and
 :func:`keras_neuromask.explain_distributed` all evaluate this one :class:`Objective`.
 """
@@ -89,24 +99,39 @@ class Objective:
         return tf.stop_gradient(losses.preservation(self.classify(images), targets,
                                                     from_logits=self.from_logits))
 
+    def preservation_scale(self, baseline: tf.Tensor, targets: tf.Tensor, original_loss):
+        """``1 / clip(g / g0, 0.01, 1)`` per image with ``g = log p_c(x) - log p_c(b)``, the
+        preservation term's weight (None unless ``relative_gap`` is set and
+        ``original_loss`` is given)."""
+        gap = self.settings.relative_gap
+        if gap is None or original_loss is None:
+            return None
+        baseline_loss = losses.preservation(self.classify(baseline), targets,
+                                            from_logits=self.from_logits)
+        evidence = tf.stop_gradient(baseline_loss - original_loss)
+        return 1.0 / tf.clip_by_value(evidence / gap, 0.01, 1.0)
+
     def masks(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks ``m`` of parameters ``params`` at image size ``size``."""
         s = self.settings
         return masking.mask_at_size(params, size, s.temperature, s.upsampling)
 
     def terms(self, params, images, baseline, targets, removed_fill=None,
-              original_loss=None) -> LossTerms:
+              original_loss=None, preservation_scale=None) -> LossTerms:
         """The per-image loss terms at ``params`` (the module docstring has the formula).
 
-        ``removed_fill`` and ``original_loss`` are :meth:`removed_fill` and
-        :meth:`original_loss` of the images, made here when not given
-        (:func:`keras_neuromask.optimisation.run_steps` makes them once per batch).
+        ``removed_fill``, ``original_loss`` and ``preservation_scale`` are
+        :meth:`removed_fill`, :meth:`original_loss` and :meth:`preservation_scale` of the
+        images, made here when not given (:func:`keras_neuromask.optimisation.run_steps`
+        makes them once per batch).
         """
         s = self.settings
         if removed_fill is None:
             removed_fill = self.removed_fill(images)
         if original_loss is None:
             original_loss = self.original_loss(images, targets)
+        if preservation_scale is None:
+            preservation_scale = self.preservation_scale(baseline, targets, original_loss)
         grid_mask = masking.mask_from_params(params, s.temperature)
         mask = self.masks(params, tuple(images.shape[1:3]))
         removed = None if removed_fill is None else masking.blend(images, 1.0 - mask,
@@ -118,6 +143,8 @@ class Objective:
             kept_out, targets, from_logits=self.from_logits)
         if original_loss is not None:
             preservation = tf.nn.relu(preservation - original_loss)
+        if preservation_scale is not None:
+            preservation = preservation * preservation_scale
         deletion = zeros if removed_out is None else losses.deletion(
             removed_out, targets, from_logits=self.from_logits)
         sparsity = losses.sparsity(s.sparsity, params, mask, s.param_limit, s.area)

@@ -48,12 +48,13 @@ def run_steps(objective, params, slots: tuple, step, images, baseline, targets, 
     sums = LossTerms(*[zeros] * len(LossTerms._fields))
     removed_fill = objective.removed_fill(images)  # once per batch, not per step
     original_loss = objective.original_loss(images, targets)
+    preservation_scale = objective.preservation_scale(baseline, targets, original_loss)
 
     def one_step(params, slots, step):
         with tf.GradientTape() as tape:
             tape.watch(params)
             terms = objective.terms(params, images, baseline, targets, removed_fill,
-                                    original_loss)
+                                    original_loss, preservation_scale)
             scaled = tf.reduce_sum(terms.loss) * scale  # float16 gradients must not underflow
         gradient = tape.gradient(scaled, params) / scale
         params, slots = apply_rule(rule, params, gradient, slots, step, rate)

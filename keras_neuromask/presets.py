@@ -2,11 +2,13 @@
 
 ``"paper-cifar"`` and ``"paper-imagenet"`` reproduce the reference code of the paper
 (github nesl/neuromask: the CIFAR demo and the Inception-v3 notebook). ``"default"`` is ours:
-a mask on an 8x8 grid drawn smoothly at the image's size (the same shapes at 32 and 512 px),
-with a perimeter penalty, that keeps the class at least as probable as on the whole image;
-tuned for readable masks on real photos, real-photo composites and the generated shapes
-together (docs/readable_masks.md). ``"pixel"`` is the previous default (one parameter per
-pixel); ``"deletion"`` plays the deletion game instead of the preservation game.
+a mask on a coarse grid drawn smoothly at the image's size (8x8 from 128 px up, 2-px cells at
+32 px), with a perimeter penalty, that keeps the class at least as probable as on the whole
+image, measured against what the baseline removes; tuned for readable masks on real photos,
+real-photo composites, the generated shapes and the models whose answer is known by
+construction (docs/readable_masks.md, docs/known_answers.md). ``"pixel"`` is the previous
+default (one parameter per pixel); ``"deletion"`` plays the deletion game instead of the
+preservation game, on the default's mask.
 
 Keys:
     init: ``"uniform"`` (``w ~ U(-param_limit, param_limit)``, seeded per image) or
@@ -18,6 +20,11 @@ Keys:
     preservation_target: ``"one"`` (``-log p_c(x')``: push the kept class towards
         certainty, the paper) or ``"original"`` (``max(0, log p_c(x) - log p_c(x'))``: keep
         it at least as probable as on the whole image, no reward beyond).
+    relative_gap: ``g0`` in nats, or ``None`` (or 0: off): with
+        ``preservation_target="original"``, the preservation term is divided by
+        ``clip(g / g0, 0.01, 1)`` where
+        ``g = log p_c(x) - log p_c(b)`` is what the baseline removes, so a baseline that keeps
+        most of the class does not let the mask collapse (:mod:`keras_neuromask.objective`).
     deletion_weight: ``delta``, the weight of the deletion game (0: not played).
     deletion_baseline: what the deletion game fills the removed region with (a name as for
         ``baseline``).
@@ -32,7 +39,9 @@ Keys:
     baseline: ``"zero"`` (paper), ``"blur"``, ``"mean"``, ``"noise"``.
     blur_sigma: the ``"blur"`` baseline's standard deviation in pixels (``None``: a tenth of
         the image's shorter side).
-    mask_grid: ``None`` for one parameter per pixel, or ``(rows, cols)`` of a coarser grid.
+    mask_grid: ``None`` for one parameter per pixel, ``(rows, cols)`` of a coarser grid, or
+        ``"auto"`` (:func:`keras_neuromask.settings.auto_grid_cells`: 8x8 from 128 px up,
+        2-px cells at 32 px).
     upsampling: how grid parameters become an image-size mask
         (:func:`keras_neuromask.masking.mask_at_size`): ``"mask_bilinear"`` or
         ``"parameters_bicubic"`` (a smooth outline at the grid's scale).
@@ -57,6 +66,7 @@ _PAPER = {
     "area": None,
     "deletion_weight": 0.0,
     "deletion_baseline": "zero",
+    "relative_gap": None,
 }
 
 PRESETS: dict[str, dict] = {
@@ -86,15 +96,16 @@ PRESETS: dict[str, dict] = {
         "smoothness_weight": 2.0,
         "smoothness": "perimeter",
         "optimizer": "adam",
-        "learning_rate": 0.2,
+        "learning_rate": 0.3,
         "steps": 150,
         "baseline": "blur",
         "blur_sigma": 16.0,
-        "mask_grid": (8, 8),
+        "mask_grid": "auto",
         "upsampling": "parameters_bicubic",
         "area": None,
         "deletion_weight": 0.0,
         "deletion_baseline": "mean",
+        "relative_gap": 2.0,
     },
 }
 # The default until December 2026: one parameter per pixel, total variation, the class pushed
@@ -102,14 +113,15 @@ PRESETS: dict[str, dict] = {
 # of single pixels on photos (docs/readable_masks.md); kept to compare and reproduce.
 PRESETS["pixel"] = {**PRESETS["default"], "preservation_target": "one",
                     "smoothness_weight": 1.0, "smoothness": "total_variation",
-                    "mask_grid": None, "upsampling": "mask_bilinear"}
-# The deletion game alone (Fong & Vedaldi 2017): the smallest smooth region whose removal
-# destroys the class, one parameter per pixel with total variation 8 (blobs, which the
-# zero-fill deletion metric rewards; see docs/quality.md, "Choosing the default").
+                    "mask_grid": None, "upsampling": "mask_bilinear", "relative_gap": None,
+                    "learning_rate": 0.2}
+# The deletion game alone (Fong & Vedaldi 2017): the smallest region whose removal destroys
+# the class, on the default's mask (grid, bicubic outline, perimeter); the removed region is
+# filled with the image's mean colour. Before December 2026 it was one parameter per pixel
+# (total variation 8, 300 steps): a speckle of ~60 pieces on photos (docs/known_answers.md).
 # Only the kept image uses ``baseline``, so the deletion game ignores it.
-PRESETS["deletion"] = {**PRESETS["pixel"], "preservation_weight": 0.0,
-                       "deletion_weight": 1.0, "sparsity_weight": 1.0, "smoothness_weight": 8.0,
-                       "steps": 300}
+PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
+                       "deletion_weight": 1.0, "relative_gap": None, "learning_rate": 0.2}
 
 
 def get_preset(name: str) -> dict:

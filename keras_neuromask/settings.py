@@ -48,11 +48,12 @@ class Settings:
     steps: int
     baseline: object  # a name in masking.BASELINES, or an image broadcastable to the batch
     blur_sigma: float | None
-    mask_grid: tuple[int, int] | None
+    mask_grid: tuple[int, int] | str | None
     upsampling: str
     area: float | None
     deletion_weight: float
     deletion_baseline: str
+    relative_gap: float | None = None
 
     def __post_init__(self):
         _check_choice("init", self.init, _INITS)
@@ -84,6 +85,11 @@ class Settings:
         if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
                              f"Received: {sigma!r}")
+        gap = self.relative_gap  # 0 turns it off, as None does
+        if gap is not None and not (_is_number(gap) and math.isfinite(gap) and gap >= 0):
+            raise ValueError(f"Expected relative_gap to be None or a finite number >= 0. "
+                             f"Received: {gap!r}")
+        object.__setattr__(self, "relative_gap", float(gap) if gap else None)
         area = self.area
         if area is not None and not (_is_number(area) and 0 < area < 1):
             raise ValueError(f"Expected area to be None or a number in (0, 1). "
@@ -113,9 +119,15 @@ class Settings:
         return dataclasses.replace(self, **_known_fields(changes))
 
     def grid_shape(self, height: int, width: int) -> tuple[int, int]:
-        """``(rows, cols)`` of the mask parameters for images of ``height`` x ``width``."""
+        """``(rows, cols)`` of the mask parameters for images of ``height`` x ``width``.
+
+        ``mask_grid="auto"``: :func:`auto_grid_cells` of each side (8 cells from 128 px up,
+        2-px cells at 32 px).
+        """
         if self.mask_grid is None:
             return height, width
+        if self.mask_grid == "auto":
+            return auto_grid_cells(height), auto_grid_cells(width)
         return min(self.mask_grid[0], height), min(self.mask_grid[1], width)
 
     def checked_steps(self, steps=None) -> int:
@@ -139,6 +151,19 @@ class Settings:
         return mine == theirs and same_baseline
 
     __hash__ = None
+
+
+def auto_grid_cells(side: int) -> int:
+    """Grid cells along a side of ``side`` pixels for ``mask_grid="auto"``::
+
+        cells = min(max(8, round(1024 / side)), max(side // 2, min(side, 8)))
+
+    An eighth of the side from 128 px up (an object-sized outline on photos: 30-px cells at
+    240 px), finer below so that the cells do not outgrow the objects of small images (16
+    cells of 2 px at 32 px, of 4 px at 64 px), never under 2 px, except that an image under
+    16 px gets up to 8 cells (one a pixel below 8 px).
+    """
+    return min(max(8, round(1024 / side)), max(side // 2, min(side, 8)))
 
 
 def _known_fields(values: dict) -> dict:
@@ -170,9 +195,10 @@ def _check_baseline(baseline) -> None:
 
 
 def _checked_grid(grid):
-    """``None`` or ``(rows, cols)`` of positive ints (an int ``g`` means ``(g, g)``)."""
-    if grid is None:
-        return None
+    """``None``, ``"auto"`` or ``(rows, cols)`` of positive ints (an int ``g`` means
+    ``(g, g)``)."""
+    if grid is None or (isinstance(grid, str) and grid == "auto"):
+        return grid
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         pair = (grid, grid)
     elif isinstance(grid, (tuple, list)):
@@ -181,8 +207,8 @@ def _checked_grid(grid):
         pair = ()
     if len(pair) != 2 or not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool)
                                  and g >= 1 for g in pair):
-        raise ValueError(f"Expected mask_grid as None, an int or (rows, cols) of positive "
-                         f"ints. Received: {grid!r}")
+        raise ValueError(f"Expected mask_grid as None, 'auto', an int or (rows, cols) of "
+                         f"positive ints. Received: {grid!r}")
     return tuple(int(g) for g in pair)
 
 
@@ -191,4 +217,4 @@ def _is_number(value) -> bool:
         value, (bool, np.bool_))
 
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "auto_grid_cells"]

@@ -60,7 +60,8 @@ def test_preservation_to_the_original_is_zero_once_the_masked_image_beats_the_wh
     classifier = keras.Model(inputs, keras.layers.Concatenate()([mean * 8.0, -mean * 8.0]))
     images = tf.constant(np.linspace(0, 1, 16, dtype=np.float32).reshape(1, 4, 4, 1))
     targets = tf.constant([0])
-    settings = Settings.from_preset("default", preservation_target="original", blur_sigma=1.0)
+    settings = Settings.from_preset("default", preservation_target="original", blur_sigma=1.0,
+                                    relative_gap=0)  # the absolute term
     objective = Objective(settings, lambda x: classifier(x, training=False), True)
     baseline = tf.zeros_like(images)
     original = objective.original_loss(images, targets)
@@ -75,3 +76,26 @@ def test_preservation_to_the_original_is_zero_once_the_masked_image_beats_the_wh
     np.testing.assert_allclose(hidden, expected, rtol=1e-5)
     assert Objective(settings.replace(preservation_target="one"), classifier,
                      True).original_loss(images, targets) is None
+
+
+def test_relative_gap_divides_the_term_by_the_share_of_g0_the_baseline_removes():
+    # logits (8 mean, -8 mean): on an image of mean 0.5 the baseline (zeros) removes
+    # g = log p(x) - log p(b) = log(sigmoid(8)) - log(1/2) nats, about 0.693
+    inputs = keras.Input((2, 2, 1))
+    mean = keras.layers.GlobalAveragePooling2D()(inputs)
+    classifier = keras.Model(inputs, keras.layers.Concatenate()([mean * 8.0, -mean * 8.0]))
+    images = tf.fill((1, 2, 2, 1), 0.5)
+    targets, baseline = tf.constant([0]), tf.zeros((1, 2, 2, 1))
+    half = tf.fill((1, 2, 2, 1), 0.0)  # m = 1/2 everywhere: x' has mean 0.25
+    gap = np.log(1 / (1 + np.exp(-8.0))) - np.log(0.5)
+    lost = np.log(1 / (1 + np.exp(-8.0))) - np.log(1 / (1 + np.exp(-4.0)))
+    for g0, factor in ((2.0, 2.0 / gap), (0.5, 1.0), (1e-3, 1.0), (100.0, 100.0)):
+        settings = Settings.from_preset("default", baseline="zero", relative_gap=g0)
+        objective = Objective(settings, classifier, True)
+        original = objective.original_loss(images, targets)
+        scale = objective.preservation_scale(baseline, targets, original)
+        np.testing.assert_allclose(scale, [factor], rtol=1e-5)  # 1 / clip(g / g0, 0.01, 1)
+        term = objective.terms(half, images, baseline, targets).preservation
+        np.testing.assert_allclose(term, [lost * factor], rtol=1e-4)
+    absolute = Objective(Settings.from_preset("default", relative_gap=0), classifier, True)
+    assert absolute.preservation_scale(baseline, targets, original) is None

@@ -35,24 +35,24 @@ def test_default_preset_is_the_tuned_one():
         init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
         preservation_weight=1.0, preservation_target="original", sparsity_weight=3.0,
         sparsity="mask_l1", smoothness_weight=2.0, smoothness="perimeter", optimizer="adam",
-        learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0, mask_grid=(8, 8),
+        learning_rate=0.3, steps=150, baseline="blur", blur_sigma=16.0, mask_grid="auto",
         upsampling="parameters_bicubic", area=None, deletion_weight=0.0,
-        deletion_baseline="mean")
+        deletion_baseline="mean", relative_gap=2.0)
 
 
-def test_pixel_preset_is_the_previous_default_and_deletion_builds_on_it():
+def test_pixel_preset_is_the_previous_default():
     assert PRESETS["pixel"] == dict(
         init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
         preservation_weight=1.0, preservation_target="one", sparsity_weight=3.0,
         sparsity="mask_l1", smoothness_weight=1.0, smoothness="total_variation",
         optimizer="adam", learning_rate=0.2, steps=150, baseline="blur", blur_sigma=16.0,
         mask_grid=None, upsampling="mask_bilinear", area=None, deletion_weight=0.0,
-        deletion_baseline="mean")
+        deletion_baseline="mean", relative_gap=None)
 
 
-def test_deletion_preset_is_the_pixel_preset_playing_only_the_deletion_game():
+def test_deletion_preset_is_the_default_mask_playing_only_the_deletion_game():
     changed = {key: value for key, value in PRESETS["deletion"].items()
-               if PRESETS["pixel"][key] != value}
-    assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, sparsity_weight=1.0,
-                           smoothness_weight=8.0, steps=300)
+               if PRESETS["default"][key] != value}
+    assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, relative_gap=None,
+                           learning_rate=0.2)
     assert PRESETS["paper-cifar"]["deletion_weight"] == 0.0

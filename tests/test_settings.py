@@ -55,7 +55,15 @@ def test_mask_grid_int_means_square_and_grid_shape_is_clipped_to_the_image():
     settings = Settings.from_preset("default", mask_grid=np.int64(8))
     assert settings.mask_grid == (8, 8)
     assert settings.grid_shape(32, 6) == (8, 6)
-    assert Settings.from_preset("default").grid_shape(5, 7) == (5, 7)
+    assert Settings.from_preset("default", mask_grid=(8, 8)).grid_shape(5, 7) == (5, 7)
+
+
+def test_auto_grid_is_an_eighth_of_photos_and_two_pixel_cells_on_small_images():
+    auto = Settings.from_preset("default")
+    assert auto.mask_grid == "auto"
+    sizes = {5: 5, 12: 8, 16: 8, 32: 16, 64: 16, 96: 11, 128: 8, 240: 8, 512: 8}
+    assert {side: auto.grid_shape(side, side)[0] for side in sizes} == sizes
+    assert auto.grid_shape(32, 240) == (16, 8)
 
 
 def test_equality_compares_image_baselines_by_value():

@@ -87,12 +87,15 @@ def explain_distributed(explainer: NeuroMask, images, targets=None, *,
                          f"Received: {len(local)} local of {replicas} replicas")
     masks = np.concatenate([out["masks"].numpy() for out in local])[:count]
     masked = np.concatenate([out["masked_probability"].numpy() for out in local])[:count]
+    kept_by_baseline = np.concatenate(
+        [out["baseline_probability"].numpy() for out in local])[:count]
     bad = np.flatnonzero(~np.isfinite(masks).all(axis=(1, 2)) | ~np.isfinite(masked))
     if bad.size:
         raise FloatingPointError("Expected a finite loss. Received: NaN or Inf during the "
                                  f"optimisation of image(s) {bad.tolist()}")
     return Explanation(masks.astype(np.float32), chosen, original, masked.astype(np.float32),
-                       np.full(count, steps, np.int64), time.perf_counter() - start)
+                       np.full(count, steps, np.int64), time.perf_counter() - start,
+                       kept_by_baseline.astype(np.float32))
 
 
 def _strategy(strategy):

@@ -9,8 +9,10 @@ equal the in-process ``explain`` for the same settings and seed.
 Signatures:
     ``serving_default``: ``images`` float32 ``[None, H, W, C]`` -> ``masks`` ``[None, H, W]``,
         ``target`` int64 (the predicted class), ``original_probability``,
-        ``masked_probability``, ``steps`` int64 (the optimisation steps taken: all of them, or
-        fewer where early stopping stopped the batch).
+        ``masked_probability``, ``baseline_probability`` (p(target | baseline image): near
+        ``original_probability``, the baseline alone keeps the class), ``steps`` int64 (the
+        optimisation steps taken: all of them, or fewer where early stopping stopped the
+        batch).
     ``explain_target``: ``images`` and ``targets`` int64 ``[None]`` -> the same outputs.
     ``predict``: ``images`` -> ``probabilities`` ``[None, classes]``.
 """
@@ -84,8 +86,11 @@ def make_explain_function(explainer, image_shape, steps=None):
         params = loop[1]
         masks = objective.masks(params, (height, width))
         masked = objective.terms(params, images, baseline, targets).target_probability
+        kept_by_baseline = losses.target_probability(objective.classify(baseline), targets,
+                                                     from_logits=from_logits)
         return {"masks": masks[..., 0], "target": targets,
                 "original_probability": original, "masked_probability": masked,
+                "baseline_probability": kept_by_baseline,
                 "steps": tf.fill(tf.shape(targets), tf.cast(loop[0], tf.int64))}
 
     return explain
