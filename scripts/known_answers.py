@@ -48,10 +48,14 @@ def main() -> None:
     args = parser.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     rows, start = [], time.perf_counter()
+    pictures = {}  # size -> (first images, titles, method -> first maps)
     for size in (int(s) for s in args.sizes.split(",")):
+        shown, titles, firsts = pictures.setdefault(size, ([], [], {}))
         for kind in ka.KINDS:
             model = ka.known_answer_model(kind, size)
             data = ka.known_answer_images(kind, args.images, size, seed=size)
+            shown.append(data.images[0])
+            titles.append(kind)
             for name in methods:
                 began = time.perf_counter()
                 truth = data.truth.any()
@@ -75,6 +79,7 @@ def main() -> None:
                         row["both kept"] = float(ka.both_kept(
                             result.masks, ka.patch_slices(size)).mean())
                 rows.append(row)
+                firsts.setdefault(name, []).append(maps[0])
                 print(_line(row), flush=True)
     command = "python scripts/known_answers.py " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items() if v is not None)
@@ -85,6 +90,11 @@ def main() -> None:
             json.dump({"command": command, "rows": rows}, file, indent=1)
         with open(os.path.join(args.out, "known_answers.md"), "w") as file:
             file.write(markdown(rows) + f"\n\n`{command}`\n")
+        from keras_neuromask.results.visualize import comparison_grid
+
+        for size, (shown, titles, firsts) in pictures.items():
+            comparison_grid(shown, firsts, os.path.join(args.out, f"known_answers_{size}.png"),
+                            titles=titles, cell_size=120)
 
 
 def _nan_or(reduce, shares, has_truth):

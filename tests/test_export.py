@@ -45,6 +45,8 @@ def test_served_masks_equal_the_in_process_explainer(exported):
                                atol=1e-5)
     np.testing.assert_allclose(served["masked_probability"], expected.masked_probability,
                                atol=1e-4)
+    np.testing.assert_allclose(served["baseline_probability"],
+                               expected.baseline_probability, atol=1e-5)
 
 
 def test_batch_sizes_one_and_five_on_the_same_export(exported):

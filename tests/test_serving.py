@@ -185,6 +185,11 @@ def test_documented_columnar_response_is_read_by_output_name():
     result = parse_predict_response(text.encode())
     assert result.masks.shape == (1, 1, 2) and result.target.tolist() == [1]
     np.testing.assert_allclose(result.masked_probability, [0.8])
+    assert result.baseline_probability is None  # an export from before December 2026
+    newer = parse_predict_response(text.replace('"extra"', '"baseline_probability": [0.125], '
+                                                '"extra"'))
+    assert newer.baseline_probability.dtype == np.float32
+    np.testing.assert_array_equal(newer.baseline_probability, [0.125])
 
 
 @pytest.mark.parametrize("format", ["instances", "inputs"])

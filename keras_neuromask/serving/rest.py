@@ -9,9 +9,10 @@ one entry per named input); the response comes back in the same format
 Signatures of an exported explainer (see ``keras_neuromask.serving.export``):
 
 - ``serving_default``: ``images`` (float32 [None, H, W, C]) -> ``masks`` (float32
-  [None, H, W]), ``target`` (int64 [None]), ``original_probability`` and
-  ``masked_probability`` (float32 [None]); the class explained is the predicted one.
-- ``explain_target``: ``images`` and ``targets`` (int64 [None]) -> the same four outputs.
+  [None, H, W]), ``target`` (int64 [None]), ``original_probability``,
+  ``masked_probability`` and ``baseline_probability`` (float32 [None]; exports before
+  December 2026 lack the last); the class explained is the predicted one.
+- ``explain_target``: ``images`` and ``targets`` (int64 [None]) -> the same outputs.
 - ``predict``: ``images`` -> ``probabilities`` (float32 [None, classes]).
 
 This module needs only numpy and the standard library, so a client can use it without
@@ -54,6 +55,8 @@ class ServedExplanation(NamedTuple):
     target: np.ndarray  # int64 (N,), the class explained for each image
     original_probability: np.ndarray  # float32 (N,), probability of target, unmasked image
     masked_probability: np.ndarray  # float32 (N,), probability of target, masked image
+    # float32 (N,), probability of target on the baseline alone; None from older exports
+    baseline_probability: np.ndarray | None = None
 
 
 class ServingError(RuntimeError):
@@ -185,8 +188,11 @@ def parse_predict_response(body: dict | str | bytes) -> ServedExplanation:
                                     "original_probability", rank=1),
         masked_probability=_array(named["masked_probability"], np.float32,
                                   "masked_probability", rank=1),
+        baseline_probability=None if "baseline_probability" not in named else _array(
+            named["baseline_probability"], np.float32, "baseline_probability", rank=1),
     )
-    sizes = {name: len(value) for name, value in result._asdict().items()}
+    sizes = {name: len(value) for name, value in result._asdict().items()
+             if value is not None}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"Expected one entry per image in every output. Received: {sizes}")
     return result
