@@ -10,7 +10,10 @@ import pytest
 from conftest import oracle_classifier, oracle_images
 from PIL import Image
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# The subprocesses import this checkout's package, whatever is installed.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHONPATH = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": PYTHONPATH}
 
 
 def neuromask(*args, cwd=None, env=None):
@@ -167,3 +170,39 @@ def test_explain_dataset_without_the_beam_extra_says_how_to_install_it(monkeypat
         monkeypatch.delitem(sys.modules, name)
     assert main(["explain-dataset", "a/*.png", "--model-dir", "m/1", "--out", "o"]) == 2
     assert 'pip install "keras-neuromask[beam]"' in capsys.readouterr().err
+
+
+def _noise(stderr):
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    return [line for line in stderr.splitlines() if is_start_up_noise(line)]
+
+
+def test_the_terminal_shows_no_tensorflow_start_up_lines_unless_debug(workdir):
+    quiet_env = {k: v for k, v in ENV.items() if not k.startswith("TF_CPP")}
+    bare = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True,
+                          text=True, env=quiet_env, timeout=600)
+    args = ("explain", "img0.png", "--model", "oracle.keras", "--steps", "2", "--out", "quiet")
+    run = [sys.executable, "-m", "keras_neuromask"]
+    quiet = subprocess.run([*run, *args], capture_output=True, text=True, cwd=workdir,
+                           env=quiet_env, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    assert _noise(quiet.stderr) == [] and "oneDNN" not in quiet.stderr
+    debug = subprocess.run([*run, "--debug", *args], capture_output=True, text=True,
+                           cwd=workdir, env=quiet_env, timeout=600)
+    assert debug.returncode == 0, debug.stderr
+    # --debug leaves TensorFlow's log alone: what a bare import prints, the command prints
+    expected = {line.split("]", 1)[1] for line in _noise(bare.stderr) if "]" in line}
+    assert expected <= {line.split("]", 1)[1] for line in _noise(debug.stderr) if "]" in line}
+
+
+def test_start_up_noise_is_recognised_and_other_lines_are_kept():
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    assert is_start_up_noise("I0000 00:00:1796398110.642729    2698 port.cc:153] oneDNN custom")
+    assert is_start_up_noise("2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/"
+                             "cudart_stub.cc:32] Could not find cuda drivers")
+    assert is_start_up_noise("WARNING: All log messages before absl::InitializeLog() is called "
+                             "are written to STDERR")
+    assert not is_start_up_noise("neuromask: error: Expected a readable image file.")
+    assert not is_start_up_noise("UserWarning: something the user should see")

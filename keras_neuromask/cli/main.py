@@ -8,7 +8,6 @@ only parses arguments and turns user mistakes into ``neuromask: error: ...`` wit
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from keras_neuromask.presets import PRESETS
@@ -57,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neuromask", description="Explain image classifiers with NeuroMask.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(_EXAMPLES.values()))
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and TensorFlow's start-up log")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   epilog=_EXAMPLES[name],
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help="show tracebacks")
+                         help="show tracebacks and TensorFlow's start-up log")
         return sub
 
     explain = command("explain", "Explain each image: overlay PNG, mask PNG/.npy, summary.json.")
@@ -118,7 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Runs the command line; returns the exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
     argv = list(sys.argv[1:] if argv is None else argv)
     after = argv.index("--") if "--" in argv else len(argv)
     parser = build_parser()
@@ -131,6 +130,10 @@ def main(argv=None) -> int:
             parser.error(f"Expected Beam options as --name=value, or after '--'. Received: "
                          f"{' '.join(bare)}")
         args.beam_args = unknown + argv[after + 1:]
+    if not args.debug:  # TensorFlow's C++ start-up lines stay off the terminal
+        from keras_neuromask.cli.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
