@@ -41,17 +41,70 @@ def test_explain_writes_overlays_masks_and_a_summary(workdir):
     summary = json.loads((out / "summary.json").read_text())
     assert [r["target"] for r in summary["images"]] == [0, 1]
     for record in summary["images"]:
-        assert set(record) >= {"input_path", "target", "original_probability",
-                               "masked_probability", "mask_area", "steps", "seconds"}
+        assert set(record) >= {"input_path", "target", "class_name", "original_probability",
+                               "masked_probability", "mask_area", "steps", "seconds", "framing"}
+        assert record["class_name"] is None  # 3 outputs, no --labels: no names
         assert 0 <= record["mask_area"] <= 1 and record["steps"] == 60
         assert record["original_probability"] > 0.5
     overlay = Image.open(out / "img0.overlay.png")
     assert overlay.size == (64, 64) and overlay.mode == "RGB"  # the image's own size
     mask_png = np.asarray(Image.open(out / "img0.mask.png"))
-    assert mask_png.shape == (32, 32) and mask_png.dtype == np.uint8
+    assert mask_png.shape == (64, 64) and mask_png.dtype == np.uint8  # the photo's pixels
     mask = np.load(out / "img0.mask.npy")
-    assert mask.shape == (32, 32) and 0 <= mask.min() and mask.max() <= 1
-    assert mask[8:16, 16:24].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
+    assert mask.shape == (64, 64) and 0 <= mask.min() and mask.max() <= 1
+    assert mask[16:32, 32:48].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
+    assert (out / "index.html").exists()
+    assert "img0.png: class 0, p " in done.stdout  # one line per image
+
+
+@pytest.fixture(scope="module")
+def wide_photos(workdir):
+    """32 x 64 photos whose oracle patch sits where a centre crop puts it at rows 8:16,
+    columns 16:24 of the 32 x 32 input: rows 8:16, columns 32:40 of the photo."""
+    names = []
+    for i, image in enumerate(oracle_images(2, seed=5)):
+        photo = np.random.default_rng(i).uniform(0.2, 0.8, (32, 64, 3)).astype(np.float32)
+        photo[:, 16:48] = image
+        Image.fromarray(np.rint(photo * 255).astype(np.uint8)).save(workdir / f"wide{i}.png")
+        names.append(f"wide{i}.png")
+    (workdir / "labels.txt").write_text("red patch\ngreen patch\nblue patch\n")
+    return names
+
+
+def test_a_wide_photo_is_centre_cropped_and_its_mask_lands_on_the_patch_of_the_photo(
+        workdir, wide_photos):
+    done = neuromask("explain", *wide_photos, "--model", "oracle.keras", "--input-range",
+                     "0-1", "--steps", "60", "--labels", "labels.txt", "--out", "wide",
+                     cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "wide0.png: red patch (0), p " in done.stdout
+    assert "wide1.png: green patch (1), p " in done.stdout
+    out = workdir / "wide"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["class_name"] for r in summary["images"]] == ["red patch", "green patch"]
+    assert summary["images"][0]["framing"]["source"] == [0, 16, 32, 32]
+    for i in range(2):
+        mask = np.load(out / f"wide{i}.mask.npy")
+        assert mask.shape == (32, 64)  # the photo's own pixels
+        assert not mask[:, :16].any() and not mask[:, 48:].any()  # not seen by the model
+        assert mask[8:16, 32:40].mean() > 3 * mask[:, 16:48].mean() / 2  # the oracle's patch
+        overlay = np.asarray(Image.open(out / f"wide{i}.overlay.png"))
+        assert overlay.shape == (32, 64, 3)
+        edge = overlay[20:, :16].astype(int)  # faded to gray outside the crop
+        assert (edge[..., 0] == edge[..., 1]).all() and (edge[..., 1] == edge[..., 2]).all()
+    page = (out / "index.html").read_text()
+    assert "red patch (0)" in page and "wide0.overlay.png" in page
+
+
+def test_pad_and_squash_are_chosen_with_resize_and_recorded(workdir, wide_photos):
+    for mode, source, target in (("pad", [0, 0, 32, 64], [8, 0, 16, 32]),
+                                 ("squash", [0, 0, 32, 64], [0, 0, 32, 32])):
+        done = neuromask("explain", wide_photos[0], "--model", "oracle.keras", "--steps",
+                         "2", "--resize", mode, "--labels", "none", "--out", mode, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        record = json.loads((workdir / mode / "summary.json").read_text())["images"][0]
+        assert record["framing"]["source"] == source and record["framing"]["target"] == target
+        assert np.load(workdir / mode / "wide0.mask.npy").shape == (32, 64)
 
 
 def test_a_failing_image_keeps_the_others_and_exits_non_zero(workdir):
@@ -71,6 +124,9 @@ def test_a_failing_image_keeps_the_others_and_exits_non_zero(workdir):
     (["explain", "img0.png", "--model", "nothere.keras"], "nothere.keras"),
     (["explain", "img0.png", "--model", "oracle.keras", "--target", "7"], "targets"),
     (["explain", "img0.png", "--model", "oracle.keras", "--steps", "0"], "steps"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--labels", "nothere.txt"],
+     "labels file"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--labels", "img0.png"], "labels"),
 ])
 def test_user_mistakes_end_in_one_line_and_exit_code_two(workdir, args, expected):
     done = neuromask(*args, cwd=workdir)
