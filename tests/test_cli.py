@@ -196,6 +196,11 @@ def test_compare_writes_the_grid_and_the_metrics_table(workdir):
     assert grid.size == (4 * 96, 2 * 96)
     rows = json.loads((workdir / "cmp" / "comparison.json").read_text())["rows"]
     assert all(0 <= row["insertion"] <= 1 for row in rows)
+    assert "img0.png: class 0, p " in done.stdout
+    page = (workdir / "cmp" / "index.html").read_text()
+    assert page.count("<img ") == 2 * 4  # per image: the photo and 3 overlays, embedded
+    assert page.count('src="data:image/jpeg;base64,') == 8
+    assert "Methods (means over the images)" in page and "neuromask deletion" in page
 
 
 def test_explain_dataset_passes_beam_options_on_and_other_commands_refuse_them(monkeypatch,

@@ -9,6 +9,7 @@ the photo's own pixels.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -174,16 +175,45 @@ def run_export(args) -> int:
 
 
 def run_compare(args) -> int:
-    """NeuroMask against every tf-keras-vis method: grid PNG and metrics table."""
-    from keras_neuromask.evaluation.report import compare_images
+    """NeuroMask against every tf-keras-vis method: grid PNG, metrics table, index.html."""
+    from keras_neuromask.evaluation.report import (
+        class_probabilities,
+        comparison_methods,
+        evaluate,
+        write_report,
+    )
+    from keras_neuromask.results.annotate import explanation_picture
 
     loaded, preprocess = loaded_model(args)
-    images = [load_image(path, loaded.input_size, loaded.channels) for path in args.images]
-    methods = args.methods.split(",") if args.methods else None
-    written = compare_images(loaded.model, np.stack([image.array for image in images]),
-                             args.out, targets=args.target, preprocess=preprocess,
-                             methods=methods, neuromask_options=dict(
-                                 preset=args.preset, steps=args.steps, seed=args.seed))
+    names = run_class_names(args, loaded)
+    images = [load_image(path, loaded.input_size, loaded.channels, resize=args.resize)
+              for path in args.images]
+    arrays = np.stack([image.array for image in images])
+    targets, probabilities = class_probabilities(loaded.model, arrays, args.target,
+                                                 preprocess=preprocess)
+    methods = comparison_methods(args.methods.split(",") if args.methods else None,
+                                 preprocess=preprocess, neuromask_options=dict(
+                                     preset=args.preset, steps=args.steps, seed=args.seed))
+    details = {}
+    rows, maps = evaluate(loaded.model, arrays, methods, targets=targets, preprocess=preprocess,
+                          progress=None, details=details)
+    labels = [class_name(names, t) for t in targets]
+    written = write_report(args.out, rows, maps, arrays, titles=[
+        pages.overlay_caption(t, n, p) for t, n, p in zip(targets, labels, probabilities)])
+    overlays = {method: [explanation_picture(image.original, method_maps[i],
+                                             framing=image.framing)
+                         for i, image in enumerate(images)]
+                for method, method_maps in maps.items()}
+    page_rows = pages.compare_rows([os.path.basename(p) for p in args.images],
+                                   [image.original for image in images], overlays, details,
+                                   targets, labels, probabilities)
+    written["page"] = write_index_html(
+        os.path.join(args.out, "index.html"), "neuromask compare", page_rows,
+        facts={"model": loaded.name, "preset": args.preset, "resize": args.resize},
+        tables=[pages.metrics_table(rows)])
+    for path, target, label, probability in zip(args.images, targets, labels, probabilities):
+        print(f"{os.path.basename(path)}: {pages.class_label(target, label)}, "
+              f"p {probability:.3f}")
     for kind, path in written.items():
         print(f"{kind}: {path}")
     return 0

@@ -131,7 +131,7 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
 th{background:#f2f2f2;position:sticky;top:0}
 th[data-key],th[data-col]{cursor:pointer}
 th.asc::after{content:" \\25B2"} th.desc::after{content:" \\25BC"}
-td:first-child{text-align:left;max-width:16em;overflow-wrap:anywhere}
+td:first-child{text-align:left;min-width:8em;max-width:16em;overflow-wrap:anywhere}
 td.pic{text-align:center} td.pic img{max-width:220px;max-height:220px;display:block}
 .cap{font-size:12px;color:#555} .facts{color:#555}
 """
