@@ -173,6 +173,11 @@ def test_demo_explains_compares_exports_and_answers_a_request(tmp_path):
     demo = tmp_path / "demo"
     summary = json.loads((demo / "explanations" / "summary.json").read_text())
     assert len(summary["images"]) == 3
+    assert {r["class_name"] for r in summary["images"]} <= {"square", "disc", "triangle",
+                                                            "plus", "ring"}
+    assert (demo / "explanations" / "index.html").exists()
+    page = (demo / "comparison" / "index.html").read_text()
+    assert page.count("<img ") == 3 * 10  # the photo and 9 methods per image
     table = (demo / "comparison" / "comparison.md").read_text()
     for method in ("neuromask", "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam",
                    "layercam", "rise"):

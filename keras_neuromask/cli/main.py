@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", type=int, default=8, help="images to explain")
     demo.add_argument("--steps", type=int, help="optimisation steps (default: preset's)")
     demo.add_argument("--labels", metavar="FILE",
-                      help="names of the benchmark's 3 classes (default: its shape names)")
+                      help="names of the benchmark's 5 classes (default: its shape names)")
 
     bench = command("bench", "Speed benchmark: explainer step vs the model's own cost.")
     bench.add_argument("--quick", action="store_true", help="fewer steps and repeats")

@@ -15,6 +15,7 @@ from keras_neuromask.framing import Box, Framing, mask_to_photo
 from keras_neuromask.results.outputs import atomic_write
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+MIN_CAPTION_SIDE = 96  # smaller pictures get no caption: the text would hide the picture
 
 
 def _font(size: int):
@@ -101,7 +102,8 @@ def explanation_picture(original, mask, *, framing: Framing | None = None,
         framing: how the photo was fitted to the input (``LoadedImage.framing``): the mask is
             mapped back through it, and the part of the photo the model did not see (a centre
             crop's edges) is faded to gray. None: the mask is resized to the photo.
-        label: a caption at the top left (e.g. "Egyptian cat 0.80"), or None.
+        label: a caption at the top left (e.g. "Egyptian cat 0.80"), or None; drawn on
+            pictures of at least :data:`MIN_CAPTION_SIDE` pixels a side only.
         alpha, cmap: as :func:`keras_neuromask.results.visualize.overlay`.
 
     Returns:
@@ -115,7 +117,9 @@ def explanation_picture(original, mask, *, framing: Framing | None = None,
     picture = overlay(original, mask, alpha=alpha, cmap=cmap)
     if framing is not None and framing.source != Box(0, 0, *original.shape[:2]):
         picture = fade_outside(picture, original, framing.source)
-    return caption(picture, label) if label else picture
+    if label and min(original.shape[:2]) >= MIN_CAPTION_SIDE:
+        picture = caption(picture, label)
+    return picture
 
 
 def save_picture_png(picture, path) -> str:
