@@ -5,8 +5,9 @@ Pictures are either files next to the page (a relative name) or embedded (a ``da
 see :func:`thumbnail_uri`). One table holds a row per image: its pictures (the photo, an
 overlay per method), and its values (class name, probabilities, mask area, seconds, ...).
 Clicking a column's header sorts the rows by it (again: the other way); "sort by" also offers
-values that have no column of their own (a method's scores under its overlay). Other tables
-(the comparison's metrics) come first and sort the same way.
+values that have no column of their own (a method's scores under its overlay), and
+``index.html#sort=mask area:-1`` opens the page sorted. Other tables (the comparison's
+metrics) come first and sort by their headers too.
 
 When its script has run, the page sets ``data-status="ok"`` on ``<body>``, and once the pictures
 are in, ``data-images-loaded`` and ``data-images-total`` (a test reads them from the DOM).
@@ -36,7 +37,7 @@ class Picture(NamedTuple):
     column: str  # the column it goes in, e.g. "overlay" or a method's name
     src: str  # a file name relative to the page, or a data: URI
     caption: str = ""  # a line under it (e.g. a method's scores)
-    link: str | None = None  # what a click opens (default: src)
+    link: str | None = None  # what a click opens (default: src, unless it is a data: URI)
 
 
 class PageRow(NamedTuple):
@@ -111,12 +112,14 @@ def _images_table(rows: Sequence[PageRow]) -> tuple[str, list[str]]:
             if picture is None:
                 cells.append("<td></td>")
                 continue
-            src, link = html.escape(picture.src), html.escape(picture.link or picture.src)
+            image = (f"<img src=\"{html.escape(picture.src)}\" "
+                     f"alt=\"{html.escape(row.name)}: {html.escape(column)}\">")
+            link = picture.link or (None if picture.src.startswith("data:") else picture.src)
+            if link:  # browsers refuse to open a data: URI as a page, so those get no link
+                image = f"<a href=\"{html.escape(link)}\">{image}</a>"
             under = f"<div class='cap'>{html.escape(picture.caption)}</div>" if \
                 picture.caption else ""
-            cells.append(f"<td class='pic'><a href=\"{link}\"><img src=\"{src}\" "
-                         f"alt=\"{html.escape(row.name)}: {html.escape(column)}\"></a>"
-                         f"{under}</td>")
+            cells.append(f"<td class='pic'>{image}{under}</td>")
         cells += [f"<td>{html.escape(_text(row.values.get(c)))}</td>" for c in value_columns]
         body.append(f"<tr data-sort='{html.escape(json.dumps(keys))}'>{''.join(cells)}</tr>")
     table = (f'<table id="images"><thead><tr>{"".join(head)}</tr></thead>'
@@ -194,6 +197,11 @@ _SCRIPT = """
       });
     });
   });
+  // index.html#sort=KEY:-1 opens the page sorted (a link to a view; also what a test uses)
+  var wanted = decodeURIComponent(location.hash.replace(/^#sort=/, ''));
+  if (select && location.hash.indexOf('#sort=') === 0) {
+    select.value = wanted; select.dispatchEvent(new Event('change'));
+  }
   window.addEventListener('load', function () {
     var all = Array.prototype.slice.call(document.images);
     body.dataset.imagesTotal = all.length;
