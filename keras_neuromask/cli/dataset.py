@@ -11,15 +11,18 @@ import sys
 
 def run_explain_dataset(args) -> int:
     """Runs the pipeline; returns 0, or 1 when some inputs went to the dead letter."""
-    from keras_neuromask.serving.beam import explain_dataset, pipeline_options
+    from keras_neuromask.class_names import resolve_class_names
+    from keras_neuromask.serving.beam import explain_dataset, export_info, pipeline_options
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"Expected --workers >= 1. Received: {args.workers}")
     options = pipeline_options(args.runner, args.beam_args, workers=args.workers)
+    names = resolve_class_names(args.labels, export_info(args.model_dir).classes)
     run = explain_dataset(args.patterns, args.model_dir, args.out, options=options,
                           batch_size=args.batch_size, overlay=args.overlay,
-                          mask_array=None if args.mask_array == "none" else args.mask_array)
-    print(f"explained {run.explained} image(s): {run.results_path}")
+                          mask_array=None if args.mask_array == "none" else args.mask_array,
+                          resize=args.resize, class_names=names)
+    print(f"explained {run.explained} image(s): {run.results_path} (page: {run.page_path})")
     if run.dead_letter:
         print(f"neuromask: {run.dead_letter} input(s) not explained: {run.dead_letter_path}",
               file=sys.stderr)
