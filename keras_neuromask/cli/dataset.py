@@ -14,6 +14,11 @@ def run_explain_dataset(args) -> int:
     from keras_neuromask.class_names import resolve_class_names
     from keras_neuromask.serving.beam import explain_dataset, export_info, pipeline_options
 
+    if not args.debug:  # TensorFlow's C++ start-up lines stay off the terminal
+        from keras_neuromask.cli.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"Expected --workers >= 1. Received: {args.workers}")
     options = pipeline_options(args.runner, args.beam_args, workers=args.workers)

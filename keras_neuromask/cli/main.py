@@ -146,7 +146,7 @@ def main(argv=None) -> int:
             parser.error(f"Expected Beam options as --name=value, or after '--'. Received: "
                          f"{' '.join(bare)}")
         args.beam_args = unknown + argv[after + 1:]
-    if not args.debug:  # TensorFlow's C++ start-up lines stay off the terminal
+    if not args.debug and args.command != "explain-dataset":  # that one: after Beam's check
         from keras_neuromask.cli.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
