@@ -293,3 +293,25 @@ def test_a_float16_mask_array_is_the_mask_to_half_precision():
     nan = PredictionResult(None, MaskResult(mask * np.nan, 1, 0.9, np.nan, 20))
     (dead,) = _Format((8, 8, 3), True, None).process((_Source("y", None), nan))
     assert "Expected a finite mask" in dead.value.reason
+
+
+@needs_beam
+def test_explain_dataset_keeps_tensorflows_start_up_lines_of_its_workers_off_the_terminal(
+        exported, tmp_path):
+    import subprocess
+    import sys
+
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    _image_folder(str(tmp_path / "images"), 2)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_neuromask", "explain-dataset",
+         str(tmp_path / "images" / "shape*.png"), "--model-dir", exported[1], "--out",
+         str(tmp_path / "out"), "--workers", "2"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "explained 2 image(s)" in done.stdout
+    assert [line for line in done.stderr.splitlines() if is_start_up_noise(line)] == []
