@@ -13,8 +13,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_neuromask", "keras_neuromask.*"]),
-    # The demo's trained CNN (keras_neuromask.evaluation.datasets.shipped_shapes_cnn).
-    package_data={"keras_neuromask.evaluation": ["data/*.keras"]},
+    # The demo's trained CNN (keras_neuromask.evaluation.datasets.shipped_shapes_cnn) and the
+    # ImageNet class names with their licence (keras_neuromask.class_names).
+    package_data={"keras_neuromask.evaluation": ["data/*.keras"],
+                  "keras_neuromask": ["data/imagenet_classes.txt",
+                                      "data/imagenet_classes.LICENSE"]},
     include_package_data=True,
     python_requires=">=3.10,<3.13",
     install_requires=[

@@ -15,6 +15,9 @@ Choices, fixed here so every caller sees the same pixels:
 - the EXIF orientation tag is applied, so a phone photo is upright;
 - multi-frame files (GIF, TIFF) give their first frame;
 - one colour to gray uses ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B (as Pillow);
+- the photo is fitted to the model's input by `resize` (:mod:`keras_neuromask.framing`):
+  "crop" (default: the centred box of the input's aspect ratio), "pad" (letterbox on black)
+  or "squash"; `LoadedImage.framing` records how, so a mask maps back onto the photo;
 - resizing is bilinear on float32 pixels (Pillow's filter widens its support when it shrinks,
   so downsizing is antialiased);
 - Pillow's decompression-bomb guard stays on, and an image over `Image.MAX_IMAGE_PIXELS` pixels
@@ -34,6 +37,14 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from keras_neuromask.framing import (
+    DEFAULT_RESIZE,
+    Framing,
+    check_resize,
+    frame_pixels,
+    plan_framing,
+)
+
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
@@ -41,16 +52,19 @@ class LoadedImage(NamedTuple):
     """One image file, ready for the classifier and for drawing.
 
     Attributes:
-        array: float32 (H, W, C), values in [0, 255], resized to the model's input size and
-            converted to its channels (C is 1 or 3).
+        array: float32 (H, W, C), values in [0, 255], fitted to the model's input size (see
+            `framing`) and converted to its channels (C is 1 or 3).
         original: uint8 (h, w, 3) RGB at the file's own size (after EXIF orientation), for
             overlays.
         path: the file that was read, as given.
+        framing: how `original` became `array`; `framing.mask_to_photo(mask, framing)` puts
+            a mask of `array` onto `original`.
     """
 
     array: np.ndarray  # float32 (H, W, C) in [0, 255], what the model sees
     original: np.ndarray  # uint8 (h, w, 3) RGB at the image's own size
     path: str  # the path as given by the caller
+    framing: Framing | None = None  # how original was fitted to array
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -123,25 +137,9 @@ def _convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(pixels, 3, axis=-1)
 
 
-def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of float32 (h, w, C) to (H, W, C), one Pillow 'F' image per channel."""
-    height, width = size
-    if pixels.shape[:2] == (height, width):
-        return pixels.astype(np.float32, copy=True)
-    planes = [
-        np.asarray(
-            Image.fromarray(np.ascontiguousarray(pixels[..., c]), mode="F").resize(
-                (width, height), Image.Resampling.BILINEAR
-            ),
-            dtype=np.float32,
-        )
-        for c in range(pixels.shape[-1])
-    ]
-    return np.stack(planes, axis=-1)
-
-
 def load_image(
-    path: str | os.PathLike[str], size: tuple[int, int], channels: int = 3
+    path: str | os.PathLike[str], size: tuple[int, int], channels: int = 3, *,
+    resize: str = DEFAULT_RESIZE,
 ) -> LoadedImage:
     """Reads an image file for a classifier with input (H, W, C).
 
@@ -150,10 +148,12 @@ def load_image(
             any mode (RGB, RGBA, palette, L, LA, 1-bit, CMYK, 16-bit 'I;16', 32-bit 'I', 'F').
         size: (H, W) of the classifier's input.
         channels: the classifier's channels, 1 (gray, by luma) or 3 (RGB).
+        resize: how the photo is fitted to (H, W): "crop" (the centred box of the input's
+            aspect ratio), "pad" (letterbox on black) or "squash" (:mod:`~keras_neuromask.framing`).
 
     Returns:
         A `LoadedImage`: `array` float32 (H, W, channels) in [0, 255], `original` uint8
-        (h, w, 3) at the file's own size, and `path`.
+        (h, w, 3) at the file's own size, `path` and `framing`.
 
     Raises:
         ValueError: the file is missing, a folder, unreadable, not an image, corrupt or
@@ -165,13 +165,13 @@ def load_image(
         >>> image.array.shape, image.original.dtype
         ((224, 224, 3), dtype('uint8'))
     """
-    size, channels = _check_size(size), _check_channels(channels)
+    size, channels, resize = _check_size(size), _check_channels(channels), check_resize(resize)
     path = _checked_path(path)
-    return _loaded(_open(path, path), path, size, channels)
+    return _loaded(_open(path, path), path, size, channels, resize)
 
 
 def decode_image(data: bytes, size: tuple[int, int], channels: int = 3, *,
-                 name: str = "<bytes>") -> LoadedImage:
+                 name: str = "<bytes>", resize: str = DEFAULT_RESIZE) -> LoadedImage:
     """`load_image` for an encoded image held in memory (the bytes of a PNG, JPEG, ... file).
 
     The pixels are exactly those `load_image` gives for a file with these bytes.
@@ -181,6 +181,7 @@ def decode_image(data: bytes, size: tuple[int, int], channels: int = 3, *,
         size: (H, W) of the classifier's input.
         channels: the classifier's channels, 1 or 3.
         name: what errors and `LoadedImage.path` call the image (e.g. its file name).
+        resize: "crop", "pad" or "squash", as `load_image`.
 
     Raises:
         TypeError: `data` is not bytes.
@@ -193,8 +194,8 @@ def decode_image(data: bytes, size: tuple[int, int], channels: int = 3, *,
         raise TypeError(f"Expected `data` to be bytes. Received: {type(data).__name__}")
     if not isinstance(name, str):
         raise TypeError(f"Expected `name` to be a str. Received: {name!r}")
-    size, channels = _check_size(size), _check_channels(channels)
-    return _loaded(_open(io.BytesIO(bytes(data)), name), name, size, channels)
+    size, channels, resize = _check_size(size), _check_channels(channels), check_resize(resize)
+    return _loaded(_open(io.BytesIO(bytes(data)), name), name, size, channels, resize)
 
 
 def _checked_path(path) -> str:
@@ -209,9 +210,11 @@ def _check_channels(channels) -> int:
     return int(channels)
 
 
-def _loaded(image: Image.Image, path: str, size, channels) -> LoadedImage:
+def _loaded(image: Image.Image, path: str, size, channels, resize) -> LoadedImage:
     pixels = _to_float_pixels(image)
     rgb = _convert_channels(pixels, 3)
     original = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-    array = np.clip(_resize(_convert_channels(pixels, channels), size), 0.0, 255.0)
-    return LoadedImage(array=array.astype(np.float32, copy=False), original=original, path=path)
+    framing = plan_framing(original.shape[:2], size, resize)
+    array = np.clip(frame_pixels(_convert_channels(pixels, channels), framing), 0.0, 255.0)
+    return LoadedImage(array=array.astype(np.float32, copy=False), original=original, path=path,
+                       framing=framing)

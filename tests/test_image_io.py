@@ -206,3 +206,18 @@ def test_decode_image_of_a_files_bytes_equals_load_image_of_the_file(tmp_path):
         decode_image(b"not an image", (4, 4), name="x.png")
     with pytest.raises(TypeError, match="Expected `data` to be bytes"):
         decode_image(str(path), (4, 4))
+
+
+def test_resize_crops_pads_or_squashes_a_non_square_photo_and_records_how(tmp_path):
+    path = _save(tmp_path, "rgb.png", Image.fromarray(_rgb()))  # 12 x 16
+    crop = load_image(path, size=(12, 12), channels=3)  # the default
+    np.testing.assert_array_equal(crop.array, _rgb()[:, 2:14].astype(np.float32))
+    assert crop.framing.mode == "crop" and tuple(crop.framing.source) == (0, 2, 12, 12)
+    pad = load_image(path, size=(16, 16), channels=3, resize="pad")
+    np.testing.assert_array_equal(pad.array[2:14], _rgb().astype(np.float32))
+    assert not pad.array[:2].any() and not pad.array[14:].any()
+    squash = load_image(path, size=(12, 12), channels=3, resize="squash")
+    assert tuple(squash.framing.source) == (0, 0, 12, 16)
+    np.testing.assert_array_equal(crop.original, _rgb())  # the photo itself is untouched
+    with pytest.raises(ValueError, match="Expected `resize` to be one of"):
+        load_image(path, size=(12, 12), resize="stretch")

@@ -159,9 +159,12 @@ def test_summary_json_has_every_field_and_is_valid_json(tmp_path):
     assert document["version"] == 1
     assert document["run"] == {"model": "tiny.keras", "steps": 300}
     first = document["images"][0]
-    assert set(first) == {"input_path", "target", "original_probability", "masked_probability",
-                          "mask_area", "steps", "seconds", "outputs"}
+    assert set(first) == {"input_path", "target", "class_name", "original_probability",
+                          "masked_probability", "mask_area", "steps", "seconds", "outputs"}
     assert first["target"] == 3 and first["original_probability"] == pytest.approx(0.9)
+    assert first["class_name"] is None  # no names known: null, and no framing key
+    named = record._replace(class_name="Egyptian cat", framing={"resize": "crop"}).to_json()
+    assert named["class_name"] == "Egyptian cat" and named["framing"] == {"resize": "crop"}
     assert first["outputs"]["overlay"] == str(tmp_path / "cat.overlay.png")
     assert document["images"][1]["masked_probability"] is None
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left

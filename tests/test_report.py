@@ -55,3 +55,31 @@ def test_fixed_maps_of_the_ground_truth_score_perfect_localisation():
     np.testing.assert_array_equal(maps["truth"], objects)
     with pytest.raises(ValueError, match="Expected 2 images of 32x32 pixels"):
         FixedMaps(objects)(model, images[:1])
+
+
+def test_class_probabilities_are_the_softmax_of_the_predicted_or_given_class():
+    from keras_neuromask.evaluation.report import class_probabilities
+
+    model, images = oracle_classifier(), oracle_images(3)
+    logits = np.asarray(model(images))
+    softmax = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    targets, probabilities = class_probabilities(model, images)
+    assert targets.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(probabilities, softmax[[0, 1, 2], [0, 1, 2]], rtol=1e-5)
+    targets, probabilities = class_probabilities(model, images, targets=2)
+    assert targets.tolist() == [2, 2, 2]
+    np.testing.assert_allclose(probabilities, softmax[:, 2], rtol=1e-5)
+
+
+def test_compare_images_titles_the_grid_with_class_names(tmp_path):
+    from PIL import Image
+
+    from keras_neuromask.evaluation.report import compare_images
+
+    model, images = oracle_classifier(), oracle_images(2)
+    plain = compare_images(model, images, tmp_path / "plain", methods=["saliency"])
+    named = compare_images(model, images, tmp_path / "named", methods=["saliency"],
+                           class_names=["red", "green", "blue"])
+    with Image.open(plain["grid"]) as a, Image.open(named["grid"]) as b:
+        assert a.size == b.size
+        assert not np.array_equal(np.asarray(a), np.asarray(b))  # the titles are drawn

@@ -8,9 +8,9 @@ only parses arguments and turns user mistakes into ``neuromask: error: ...`` wit
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
+from keras_neuromask.framing import DEFAULT_RESIZE, RESIZE_MODES
 from keras_neuromask.presets import PRESETS
 
 _EXAMPLES = {
@@ -51,13 +51,23 @@ def _model_options(parser: argparse.ArgumentParser, steps: bool = True) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
 
 
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--labels", metavar="FILE",
+                        help="class names: one a line, or a JSON list or dict; default: the "
+                             "ImageNet names for a model with 1000 outputs; 'none': no names")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default=DEFAULT_RESIZE,
+                        help="how a photo is fitted to the model's input: crop (default: the "
+                             "centred box of the input's shape), pad (letterbox) or squash")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
         prog="neuromask", description="Explain image classifiers with NeuroMask.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(_EXAMPLES.values()))
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and TensorFlow's start-up log")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -65,18 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
                                   epilog=_EXAMPLES[name],
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                         help="show tracebacks")
+                         help="show tracebacks and TensorFlow's start-up log")
         return sub
 
-    explain = command("explain", "Explain each image: overlay PNG, mask PNG/.npy, summary.json.")
+    explain = command("explain", "Explain each image: overlay PNG, mask PNG/.npy, summary.json, "
+                      "index.html.")
     explain.add_argument("images", nargs="+", metavar="IMAGE")
     _model_options(explain)
+    _image_options(explain)
     explain.add_argument("--target", type=int, help="class to explain (default: predicted)")
     explain.add_argument("--out", default="neuromask-out", help="output folder")
 
     compare = command("compare", "NeuroMask against every tf-keras-vis method and RISE.")
     compare.add_argument("images", nargs="+", metavar="IMAGE")
     _model_options(compare)
+    _image_options(compare)
     compare.add_argument("--target", type=int)
     compare.add_argument("--methods", help="comma-separated subset (default: all)")
     compare.add_argument("--out", default="neuromask-compare")
@@ -103,11 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--mask-array", choices=("float32", "float16", "none"),
                          default="float32", help="NAME.mask.npy dtype, or none")
     dataset.add_argument("--overlay", action="store_true", help="also write NAME.overlay.png")
+    _image_options(dataset)
 
     demo = command("demo", "Offline demo on the generated benchmark and its small CNN.")
     demo.add_argument("--out", default="neuromask-demo")
     demo.add_argument("--images", type=int, default=8, help="images to explain")
     demo.add_argument("--steps", type=int, help="optimisation steps (default: preset's)")
+    demo.add_argument("--labels", metavar="FILE",
+                      help="names of the benchmark's 5 classes (default: its shape names)")
 
     bench = command("bench", "Speed benchmark: explainer step vs the model's own cost.")
     bench.add_argument("--quick", action="store_true", help="fewer steps and repeats")
@@ -118,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Runs the command line; returns the exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter
     argv = list(sys.argv[1:] if argv is None else argv)
     after = argv.index("--") if "--" in argv else len(argv)
     parser = build_parser()
@@ -131,6 +146,10 @@ def main(argv=None) -> int:
             parser.error(f"Expected Beam options as --name=value, or after '--'. Received: "
                          f"{' '.join(bare)}")
         args.beam_args = unknown + argv[after + 1:]
+    if not args.debug and args.command != "explain-dataset":  # that one: after Beam's check
+        from keras_neuromask.cli.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -159,7 +178,7 @@ def _dispatch(args) -> int:
         return run_explain_dataset(args)
     if args.command == "demo":
         from keras_neuromask.cli.demo import run_demo
-        return run_demo(args.out, images=args.images, steps=args.steps)
+        return run_demo(args.out, images=args.images, steps=args.steps, labels=args.labels)
     from keras_neuromask.bench import speed as bench
 
     result = bench.run(args.models.split(","), [int(b) for b in args.batches.split(",")],

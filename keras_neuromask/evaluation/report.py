@@ -160,9 +160,8 @@ def write_report(out_dir, rows, maps: dict, images, *, grid_rows: int = 6,
     return {"table": table_path, "csv": csv_path, "json": json_path, "grid": str(grid_path)}
 
 
-def compare_images(model, images, out_dir, *, targets=None, preprocess=None, methods=None,
-                   neuromask_options=None) -> dict:
-    """The ``neuromask compare`` job: every method on a user's images; returns the files.
+def comparison_methods(methods=None, *, preprocess=None, neuromask_options=None) -> dict:
+    """The methods of ``neuromask compare``: name -> method object, all with ``preprocess``.
 
     ``methods`` is a list of names of :func:`default_methods` (None: all of them).
     """
@@ -176,6 +175,49 @@ def compare_images(model, images, out_dir, *, targets=None, preprocess=None, met
         if unknown:
             raise ValueError(f"Expected methods among {sorted(chosen)}. Received: {unknown}")
         chosen = {name: chosen[name] for name in methods}
+    return chosen
+
+
+def class_probabilities(model, images, targets=None, *, preprocess=None, chunk: int = 16):
+    """``(targets, probabilities)``: the classes (given, or predicted) and their softmax
+    probability on each image, int64 ``(N,)`` and float ``(N,)``."""
+    from keras_neuromask.inputs import as_targets
+    from keras_neuromask.predictions import (
+        as_probabilities,
+        looks_like_probabilities,
+        predict_in_chunks,
+    )
+
+    images = np.asarray(images, np.float32)
+    scores = predict_in_chunks(
+        lambda batch: model(preprocess(batch) if preprocess is not None else batch, training=False),
+        images, chunk)
+    probabilities = as_probabilities(scores, not looks_like_probabilities(scores, model))
+    checked = as_targets(targets, len(images), probabilities.shape[-1])
+    chosen = np.argmax(probabilities, axis=-1) if checked is None else checked
+    return chosen.astype(np.int64), probabilities[np.arange(len(images)), chosen]
+
+
+def compare_images(model, images, out_dir, *, targets=None, preprocess=None, methods=None,
+                   neuromask_options=None, class_names=None) -> dict:
+    """The comparison on a user's images: every method, scored; returns the files written.
+
+    Args:
+        model, images, targets, preprocess: as :func:`evaluate`.
+        out_dir: where :func:`write_report` writes.
+        methods: names among :func:`default_methods` (None: all of them).
+        neuromask_options: keyword arguments of NeuroMask (None values are dropped).
+        class_names: one name per class (e.g. ``class_names.imagenet_class_names()``): the
+            grid's rows are titled with each image's class and its probability.
+    """
+    chosen = comparison_methods(methods, preprocess=preprocess,
+                                neuromask_options=neuromask_options)
+    titles = None
+    if class_names is not None:
+        targets, probabilities = class_probabilities(model, images, targets,
+                                                     preprocess=preprocess)
+        titles = [f"{class_names[t]} {p:.2f}" if t < len(class_names) else f"class {t}"
+                  for t, p in zip(targets, probabilities)]
     rows, maps = evaluate(model, images, chosen, targets=targets, preprocess=preprocess,
                           progress=None)
-    return write_report(out_dir, rows, maps, images)
+    return write_report(out_dir, rows, maps, images, titles=titles)

@@ -50,6 +50,9 @@ class ImageSummary(NamedTuple):
         steps: optimisation steps taken.
         seconds: wall time spent on this image.
         outputs: kind of output (e.g. "overlay", "mask_png", "mask_npy") -> path written.
+        class_name: the name of `target` (None: no class names known).
+        framing: how the photo was fitted to the model's input
+            (:meth:`keras_neuromask.framing.Framing.to_json`), or None.
     """
 
     input_path: str  # the image file explained
@@ -60,6 +63,8 @@ class ImageSummary(NamedTuple):
     steps: int  # optimisation steps
     seconds: float  # wall time for this image
     outputs: Mapping[str, str]  # kind -> written path
+    class_name: str | None = None  # the name of target, when known
+    framing: Mapping | None = None  # Framing.to_json(): the part of the photo the model saw
 
     def to_json(self) -> dict:
         """The record as JSON types (NaN and infinities become None)."""
@@ -67,9 +72,10 @@ class ImageSummary(NamedTuple):
             value = float(value)
             return value if math.isfinite(value) else None
 
-        return {
+        record = {
             "input_path": os.fspath(self.input_path),
             "target": int(self.target),
+            "class_name": None if self.class_name is None else str(self.class_name),
             "original_probability": number(self.original_probability),
             "masked_probability": number(self.masked_probability),
             "mask_area": number(self.mask_area),
@@ -77,6 +83,9 @@ class ImageSummary(NamedTuple):
             "seconds": number(self.seconds),
             "outputs": {str(k): os.fspath(v) for k, v in dict(self.outputs).items()},
         }
+        if self.framing is not None:
+            record["framing"] = dict(self.framing)
+        return record
 
 
 def sanitize_stem(name: PathLike) -> str:

@@ -2,8 +2,9 @@
 
 File patterns -> matched files -> :class:`ExplainImages` -> :class:`WriteExplanations`, on
 any Beam runner. A pattern that matches nothing goes to the dead letter; files this command
-wrote into the output folder (``*.mask.png``, ``*.overlay.png``, ``*.mask.npy``) are never
-read back as inputs, so a re-run over ``images/*.png`` with ``--out images`` is idempotent.
+wrote into the output folder (``*.mask.png``, ``*.overlay.png``, ``*.mask.npy``,
+``results.jsonl``, ``dead_letter.jsonl``, ``index.html``) are never read back as inputs, so a
+re-run over ``images/*.png`` with ``--out images`` is idempotent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from keras_neuromask.framing import DEFAULT_RESIZE
 from keras_neuromask.serving.beam.transforms import (
     DEAD_LETTER,
     DeadLetter,
@@ -22,9 +24,11 @@ from keras_neuromask.serving.beam.transforms import (
 )
 from keras_neuromask.serving.beam.writing import (
     DEAD_LETTER_FILE,
+    PAGE_FILE,
     RESULTS_FILE,
     SUFFIXES,
     WriteExplanations,
+    write_dataset_page,
 )
 
 RUNNERS = ("DirectRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
@@ -37,6 +41,7 @@ class DatasetRun(NamedTuple):
     dead_letter: int  # lines of dead_letter.jsonl
     results_path: str  # <out>/results.jsonl
     dead_letter_path: str  # <out>/dead_letter.jsonl
+    page_path: str | None = None  # <out>/index.html
 
 
 def _is_local(path: str) -> bool:
@@ -65,7 +70,8 @@ class MatchPattern(beam.DoFn):
 
     def _written_here(self, path: str) -> bool:
         folder = os.path.dirname(os.path.realpath(path) if _is_local(path) else path)
-        return folder == self.out and path.endswith(SUFFIXES)
+        return folder == self.out and (path.endswith(SUFFIXES) or os.path.basename(path) in (
+            RESULTS_FILE, DEAD_LETTER_FILE, PAGE_FILE))
 
 
 def pipeline_options(runner: str = "DirectRunner", beam_args: Sequence[str] = (),
@@ -92,15 +98,17 @@ def pipeline_options(runner: str = "DirectRunner", beam_args: Sequence[str] = ()
 
 def explain_dataset(patterns: Sequence[str], model_dir: str, out: str, *,
                     options: PipelineOptions | None = None, batch_size: int = 8,
-                    mask_array: str | None = "float32", overlay: bool = False) -> DatasetRun:
-    """Explains every file the patterns match, and writes the run's files to ``out``.
+                    mask_array: str | None = "float32", overlay: bool = False,
+                    resize: str = DEFAULT_RESIZE, class_names=None) -> DatasetRun:
+    """Explains every file the patterns match, and writes the run's files to ``out``, then
+    its ``index.html``.
 
     Args:
         patterns: file names or glob patterns (``images/*.jpg``, ``gs://bucket/*.png``).
         model_dir: a version folder written by :func:`keras_neuromask.export_saved_model`.
         out: the output folder (see :mod:`keras_neuromask.serving.beam.writing`).
         options: Beam's pipeline options (default :func:`pipeline_options`()).
-        batch_size, mask_array, overlay: as :class:`ExplainImages`.
+        batch_size, mask_array, overlay, resize, class_names: as :class:`ExplainImages`.
 
     Returns:
         A :class:`DatasetRun`: how many images were explained and dead-lettered.
@@ -112,7 +120,8 @@ def explain_dataset(patterns: Sequence[str], model_dir: str, out: str, *,
     patterns = [os.path.abspath(p) if _is_local(p) else p for p in patterns]
     model_dir = os.path.abspath(model_dir) if _is_local(model_dir) else model_dir
     explain = ExplainImages(model_dir, batch_size=batch_size, mask_array=mask_array,
-                            overlay=overlay)  # checks the export before the pipeline starts
+                            overlay=overlay, resize=resize,
+                            class_names=class_names)  # checks the export before the pipeline
     if local:
         os.makedirs(out, exist_ok=True)
     match_out = os.path.realpath(out) if local else out
@@ -127,8 +136,9 @@ def explain_dataset(patterns: Sequence[str], model_dir: str, out: str, *,
         _ = (explained.results, dead) | "Write" >> WriteExplanations(out)
     results_path = FileSystems.join(out, RESULTS_FILE)
     dead_path = FileSystems.join(out, DEAD_LETTER_FILE)
+    page = write_dataset_page(out, facts={"model": model_dir, "resize": resize})
     return DatasetRun(_count_lines(results_path), _count_lines(dead_path), results_path,
-                      dead_path)
+                      dead_path, page)
 
 
 def _count_lines(path: str) -> int:
