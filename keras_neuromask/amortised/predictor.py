@@ -113,6 +113,7 @@ class MaskPredictor(keras.Model):
             seed=self.seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LossTerms._fields}
         self._functions = {}
+        self.supports_jit = False  # jit_compile="auto" means off (the blur, resizes)
         self.built = True
 
     # ------------------------------------------------------------------ properties
@@ -222,7 +223,8 @@ class MaskPredictor(keras.Model):
             validation_data: images (array) scored with the same metrics (``val_*``).
             **kwargs: other ``keras.Model.fit`` arguments (``steps_per_epoch``, ...).
 
-        Not compiled yet: compiled with ``keras.optimizers.Adam(1e-3)``.
+        Not compiled yet: compiled with ``keras.optimizers.Adam(1e-3)``; no loss is needed
+        (the objective is NeuroMask's).
         """
         if not self.compiled:
             self.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -232,7 +234,7 @@ class MaskPredictor(keras.Model):
             if targets is not None:
                 raise ValueError("Expected targets inside the dataset. Received: targets= "
                                  "with a tf.data.Dataset")
-            data, size = x.map(_as_example_dict), None
+            data, size, shuffle = x.map(_as_example_dict), None, False  # its own order
         else:
             data = self.training_arrays(x, targets)
         if validation_data is not None:
@@ -240,11 +242,6 @@ class MaskPredictor(keras.Model):
         return super().fit(data, batch_size=size, epochs=epochs, callbacks=callbacks,
                            verbose=verbose, shuffle=shuffle, initial_epoch=initial_epoch,
                            validation_data=validation_data, **kwargs)
-
-    def compile(self, optimizer="adam", **kwargs):
-        """Keras' ``compile``; a loss is not needed (the objective is NeuroMask's). XLA is off
-        unless asked for (``jit_compile=True``)."""
-        super().compile(optimizer=optimizer, **{"jit_compile": False, **kwargs})
 
     def training_arrays(self, images, targets=None) -> dict:
         """What :meth:`fit` trains on, computed once: ``images``, ``targets``, the frozen
