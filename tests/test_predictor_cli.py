@@ -37,3 +37,11 @@ def test_user_mistakes_end_with_one_line(tmp_path, capsys):
     oracle_classifier().save(model_path)
     assert main(["export-predictor", model_path, "--out", str(tmp_path / "m")]) == 2
     assert "Expected a MaskPredictor .keras file" in capsys.readouterr().err
+
+
+def test_help_of_both_commands_shows_an_example():
+    from keras_neuromask.cli.main import build_parser
+
+    choices = build_parser()._subparsers._group_actions[0].choices
+    for command in ("train-predictor", "export-predictor"):
+        assert "example:\n  neuromask " + command in choices[command].format_help()
