@@ -7,6 +7,8 @@ Layout, from the bottom up (a module imports only from its own level or below):
 - the explainer and its maths, at the top level: ``explainer`` (the Keras model), ``settings``
   and ``presets``, ``objective``, ``masking``, ``losses``, ``optimizers``, ``optimisation``,
   ``callbacks``, ``inputs``, ``predictions``, ``image_io`` (reading image files);
+- ``amortised``: ``MaskPredictor``, a network trained with NeuroMask's objective that predicts
+  masks in one forward pass;
 - ``results``: writing explanations out (file names, mask files, overlays);
 - ``evaluation``: metrics, fidelity, sanity, RISE, tf-keras-vis, comparison, reports, data
   sets (``keras_neuromask.metrics`` re-exports every metric);
@@ -23,6 +25,7 @@ References:
 import importlib
 
 _HOMES = {"NeuroMask": "explainer", "Explanation": "explainer", "PRESETS": "presets",
+          "MaskPredictor": "amortised.predictor",
           "Settings": "settings", "Objective": "objective",
           "export_saved_model": "serving.export", "explain_distributed": "serving.distributed",
           "get_method": "evaluation.compare", "compare_images": "evaluation.report",

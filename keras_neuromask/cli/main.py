@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from keras_neuromask.cli import predictor as predictor_commands
 from keras_neuromask.framing import DEFAULT_RESIZE, RESIZE_MODES
 from keras_neuromask.presets import PRESETS
 
@@ -27,6 +28,7 @@ _EXAMPLES = {
                        " --region=R --temp_location=gs://bucket/tmp",
     "demo": "example:\n  neuromask demo --out neuromask-demo",
     "bench": "example:\n  neuromask bench --quick",
+    **predictor_commands.EXAMPLES,
 }
 
 
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer steps and repeats")
     bench.add_argument("--models", default="cifar,mobilenet", help="cifar,mobilenet")
     bench.add_argument("--batches", default="1,8,16")
+    predictor_commands.add_commands(command, _model_options)
     return parser
 
 
@@ -176,6 +179,8 @@ def _dispatch(args) -> int:
     if args.command == "explain-dataset":
         from keras_neuromask.cli.dataset import run_explain_dataset
         return run_explain_dataset(args)
+    if args.command in predictor_commands.COMMANDS:
+        return predictor_commands.run(args)
     if args.command == "demo":
         from keras_neuromask.cli.demo import run_demo
         return run_demo(args.out, images=args.images, steps=args.steps, labels=args.labels)

@@ -15,6 +15,10 @@ Signatures:
         batch).
     ``explain_target``: ``images`` and ``targets`` int64 ``[None]`` -> the same outputs.
     ``predict``: ``images`` -> ``probabilities`` ``[None, classes]``.
+
+A :class:`keras_neuromask.MaskPredictor` exports with the same signatures and outputs
+(:mod:`keras_neuromask.serving.export_predictor`): its masks come from one forward pass of
+its network, plus its ``refine_steps`` NeuroMask steps in the graph.
 """
 
 from __future__ import annotations
@@ -140,7 +144,9 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
     Args:
         explainer: a :class:`keras_neuromask.NeuroMask` (its preset, steps, baseline, mask
             grid, seed, ``early_stopping`` — the loop stops at the step ``explain`` stops —
-            and ``preprocess`` — which must be TF ops — are baked in).
+            and ``preprocess`` — which must be TF ops — are baked in), or a
+            :class:`keras_neuromask.MaskPredictor` (its network, ``refine_steps`` and
+            objective baked in).
         export_dir: the model's base path (TF Serving's ``--model_base_path``).
         version: a positive int; default the next free number (1 for a new folder).
         image_shape: ``(H, W, C)``; default the classifier's input shape.
@@ -153,13 +159,17 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
         >>> export_saved_model(NeuroMask(classifier, steps=200), "models/neuromask")
         'models/neuromask/1'
     """
+    from keras_neuromask.amortised.predictor import MaskPredictor
     from keras_neuromask.explainer import NeuroMask
 
-    if not isinstance(explainer, NeuroMask):
-        raise TypeError(f"Expected a NeuroMask explainer. Received: {type(explainer).__name__}")
+    if not isinstance(explainer, (NeuroMask, MaskPredictor)):
+        raise TypeError(f"Expected a NeuroMask explainer or a MaskPredictor. Received: "
+                        f"{type(explainer).__name__}")
     if not isinstance(export_dir, (str, os.PathLike)):
         raise TypeError(f"Expected export_dir as a str or os.PathLike. Received: "
                         f"{export_dir!r}")
+    if image_shape is None and isinstance(explainer, MaskPredictor):
+        image_shape = explainer.image_shape
     image_shape = _image_shape(explainer, image_shape)
     export_dir = os.fspath(export_dir)
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -172,7 +182,12 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
     if os.path.exists(target) and not overwrite:
         raise ValueError(f"Expected a new version folder. Received: {target} exists (pass "
                          "overwrite=True to replace it)")
-    archive = _archive(explainer, image_shape)
+    if isinstance(explainer, MaskPredictor):
+        from keras_neuromask.serving.export_predictor import predictor_archive
+
+        archive = predictor_archive(explainer, image_shape)
+    else:
+        archive = _archive(explainer, image_shape)
     os.makedirs(export_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{version}-partial-", dir=export_dir)
     try:
@@ -188,7 +203,12 @@ def export_saved_model(explainer, export_dir: str, version: int | None = None, *
 def _archive(explainer, image_shape):
     explain = make_explain_function(explainer, image_shape)
     objective = explainer.mask_objective(image_shape)  # decided while making explain
-    classifier = explainer.classifier
+    return archive_of(explain, objective, image_shape, [explainer.classifier])
+
+
+def archive_of(explain, objective, image_shape, tracked) -> keras.export.ExportArchive:
+    """The three signatures around ``explain(images, targets=None) -> dict``; ``tracked``:
+    the Keras models whose variables the graph reads."""
     images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
     targets_spec = tf.TensorSpec([None], tf.int64, name="targets")
 
@@ -202,7 +222,8 @@ def _archive(explainer, image_shape):
         return {"probabilities": outputs}
 
     archive = keras.export.ExportArchive()
-    archive.track(classifier)
+    for model in tracked:
+        archive.track(model)
     archive.add_endpoint("serving_default", explain_predicted, [images_spec])
     archive.add_endpoint("explain_target", explain, [images_spec, targets_spec])
     archive.add_endpoint("predict", predict, [images_spec])
