@@ -55,6 +55,26 @@ def test_explain_writes_overlays_masks_and_a_summary(workdir):
     assert mask[16:32, 32:48].mean() > 3 * mask.mean() / 2  # the oracle's patch stands out
     assert (out / "index.html").exists()
     assert "img0.png: class 0, p " in done.stdout  # one line per image
+    for record in summary["images"]:  # the blurred oracle patch loses its texture: chance
+        assert abs(record["baseline_probability"] - 1 / 3) < 0.02
+        assert record["baseline_keeps_class"] == (
+            record["baseline_probability"] >= 0.5 * record["original_probability"])
+
+
+def test_a_model_the_baseline_satisfies_gets_one_line_saying_so(tmp_path):
+    from keras_neuromask.evaluation import known_answers as ka
+
+    ka.known_answer_model("colour", 32).save(tmp_path / "colour.keras")
+    for i, image in enumerate(ka.known_answer_images("colour", 2, 32).images):
+        Image.fromarray((image * 255).astype(np.uint8)).save(tmp_path / f"c{i}.png")
+    done = neuromask("explain", "c0.png", "c1.png", "--model", "colour.keras",
+                     "--input-range", "0-1", "--steps", "10", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if "baseline alone keeps" in line]
+    assert len(lines) == 2 and "c0.png" in lines[0] and "c1.png" in lines[1]
+    records = json.loads((tmp_path / "out" / "summary.json").read_text())["images"]
+    assert all(r["baseline_keeps_class"] for r in records)
+    assert all(r["baseline_probability"] >= 0.5 * r["original_probability"] for r in records)
 
 
 @pytest.fixture(scope="module")

@@ -122,6 +122,8 @@ def run_explain(args) -> int:
             records.append(record)
             rows.append(pages.explain_row(record, image.original, str(out_dir)))
             print(pages.image_line(record), flush=True)
+            if record.baseline_keeps_class():
+                print(pages.baseline_line(record), flush=True)
         write_summary_json(records, summary_path, run={**run, "failed": failures})
         _write_page(page_path, rows, run, failures)
     if not records:
@@ -154,6 +156,7 @@ def _write_one(image, plan, result, row, seconds, names) -> ImageSummary:
     return ImageSummary(
         input_path=str(image.path), target=target, original_probability=probability,
         masked_probability=float(result.masked_probability[row]),
+        baseline_probability=float(result.baseline_probability[row]),
         mask_area=float(mask.mean()), steps=int(result.steps[row]), seconds=float(seconds),
         outputs={"overlay": str(plan[".overlay.png"]), "mask_png": str(plan[".mask.png"]),
                  "mask_npy": str(plan[".mask.npy"])},

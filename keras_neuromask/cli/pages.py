@@ -32,6 +32,15 @@ def image_line(record) -> str:
             f"{record.steps} steps, {record.seconds:.1f} s")
 
 
+def baseline_line(record) -> str:
+    """The line printed when the baseline alone keeps the class (an ``ImageSummary``)."""
+    return (f"  note: {os.path.basename(record.input_path)}: the baseline alone keeps the class "
+            f"(p {record.baseline_probability:.3f} of {record.original_probability:.3f}): "
+            "nothing needs keeping, so read the mask as a ranking of what restores the rest, "
+            "or explain with another baseline, e.g. NeuroMask(model, baseline=\"zero\") "
+            "(docs/known_answers.md)")
+
+
 def explain_row(record, photo: np.ndarray, out_dir: str) -> PageRow:
     """The page's row of one explained image: its photo (embedded), its overlay (the file next
     to the page) and its numbers."""

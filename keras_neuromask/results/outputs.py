@@ -53,6 +53,9 @@ class ImageSummary(NamedTuple):
         class_name: the name of `target` (None: no class names known).
         framing: how the photo was fitted to the model's input
             (:meth:`keras_neuromask.framing.Framing.to_json`), or None.
+        baseline_probability: probability of `target` on the baseline image alone
+            (everything hidden), or None; at least half of `original_probability`: the
+            baseline keeps the class (`baseline_keeps_class` in the JSON).
     """
 
     input_path: str  # the image file explained
@@ -65,6 +68,12 @@ class ImageSummary(NamedTuple):
     outputs: Mapping[str, str]  # kind -> written path
     class_name: str | None = None  # the name of target, when known
     framing: Mapping | None = None  # Framing.to_json(): the part of the photo the model saw
+    baseline_probability: float | None = None  # p(target | baseline image)
+
+    def baseline_keeps_class(self) -> bool:
+        """Whether the baseline alone keeps the class: p(baseline) >= p(image) / 2."""
+        return (self.baseline_probability is not None
+                and self.baseline_probability >= 0.5 * self.original_probability)
 
     def to_json(self) -> dict:
         """The record as JSON types (NaN and infinities become None)."""
@@ -83,6 +92,9 @@ class ImageSummary(NamedTuple):
             "seconds": number(self.seconds),
             "outputs": {str(k): os.fspath(v) for k, v in dict(self.outputs).items()},
         }
+        if self.baseline_probability is not None:
+            record["baseline_probability"] = number(self.baseline_probability)
+            record["baseline_keeps_class"] = bool(self.baseline_keeps_class())
         if self.framing is not None:
             record["framing"] = dict(self.framing)
         return record
