@@ -112,6 +112,9 @@ def run_demo(out_dir: str, *, images: int = 8, steps: int | None = None,
     from keras_neuromask.evaluation.report import markdown_table
 
     print("\n" + markdown_table(scores))
+    print("(neuromask (paper-cifar) is the reference code as it is: on this CNN its mask keeps "
+          "the speckle of its random start and its brightest pixel misses the object; on a "
+          "model with a known answer it finds it: docs/known_answers.md)")
     print(f"\nexplanations: {explained} (summary: {summary}; page: {explained_page})")
     print(f"comparison:   {report['grid']}, {report['table']} (page: {compared_page})")
     print(f"served model: {version} (one request answered: targets "
