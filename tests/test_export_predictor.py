@@ -30,8 +30,10 @@ def test_served_masks_equal_the_in_process_predictor(exported):
     images = oracle_images(5, seed=3)
     expected = predictor.explain(images)
     served = tf.saved_model.load(path).signatures["serving_default"](images=tf.constant(images))
-    assert sorted(served) == ["masked_probability", "masks", "original_probability", "steps",
-                              "target"]  # NeuroMask's export's outputs
+    assert sorted(served) == ["baseline_probability", "masked_probability", "masks",
+                              "original_probability", "steps", "target"]  # as NeuroMask's
+    np.testing.assert_allclose(served["baseline_probability"], expected.baseline_probability,
+                               atol=1e-5)
     assert np.abs(served["masks"].numpy() - expected.masks).max() <= 1e-5
     np.testing.assert_array_equal(served["target"].numpy(), expected.targets)
     np.testing.assert_array_equal(served["steps"].numpy(), [REFINE] * 5)
