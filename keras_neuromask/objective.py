@@ -109,7 +109,10 @@ class Objective:
         baseline_loss = losses.preservation(self.classify(baseline), targets,
                                             from_logits=self.from_logits)
         evidence = tf.stop_gradient(baseline_loss - original_loss)
-        return 1.0 / tf.clip_by_value(evidence / gap, 0.01, 1.0)
+        scale = 1.0 / tf.clip_by_value(evidence / gap, 0.01, 1.0)
+        # a classifier that is not finite on the baseline: the absolute term, so that only
+        # images whose own optimisation fails are reported as failing
+        return tf.where(tf.math.is_finite(evidence), scale, tf.ones_like(scale))
 
     def masks(self, params, size) -> tf.Tensor:
         """``(N, H, W, 1)`` masks ``m`` of parameters ``params`` at image size ``size``."""
