@@ -410,12 +410,12 @@ class NeuroMask(keras.Model):
 
     def _fit_batch(self, batch, targets, first_index, steps, steps_per_epoch, callbacks,
                    verbose):
-        steps = self.settings.checked_steps(steps)
+        steps = self.settings.checked_steps(steps, batch.shape[1:3])
         per_epoch = epoch_length(steps, steps_per_epoch, self.early_stopping is not None)
         self._prepare(batch.shape, per_epoch)
         count, height, width = batch.shape[:3]
-        self.mask_params.assign(
-            self.mask_objective().initial_params(count, height, width, first_index))
+        self.mask_params.assign(self._start(tf.constant(batch), tf.constant(targets),
+                                            tf.constant(first_index, tf.int32)))
         self.optimizer.reset()
         self.stop_training = False
         data = tf.data.Dataset.from_tensors((tf.constant(batch), tf.constant(targets))).repeat()
@@ -432,6 +432,10 @@ class NeuroMask(keras.Model):
         if self._compiled_for is None or self._compiled_for[0] != key[0]:
             self.build(shape)
         self._image_size = tuple(shape[1:3])
+        objective, (count, height, width) = self.mask_objective(), shape[:3]
+        # traced as the export traces it, so both start from the same floats
+        self._start = tf.function(lambda images, targets, first: objective.initial_params(
+            count, height, width, first, images, objective.baseline(images), targets))
         self.compile(optimizer=MaskOptimizer(self.settings.optimizer,
                                              self.settings.learning_rate),
                      jit_compile=self.jit_compile)

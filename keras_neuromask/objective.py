@@ -38,6 +38,9 @@ from keras_neuromask import losses, masking
 from keras_neuromask.losses import LossTerms
 from keras_neuromask.settings import Settings
 
+SALIENCY_START_CELLS = 8  # the saliency start's finest scale, in grid cells a side
+SALIENCY_START_SCALE = 2.0  # its amplitude A: w0 in init_value +- A
+
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
@@ -58,16 +61,24 @@ class Objective:
     loss_scale: float = 1.0
     seed: int = 0
 
-    def initial_params(self, count, height: int, width: int, first_index=0) -> tf.Tensor:
+    def initial_params(self, count, height: int, width: int, first_index=0, images=None,
+                       baseline=None, targets=None) -> tf.Tensor:
         """The parameters' start for ``count`` images, ``(count, rows, cols, 1)``.
 
         ``"uniform"``: ``w ~ U(-limit, limit)`` seeded by ``(seed, image index)`` so an
-        image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``.
+        image's start does not depend on the rest of its batch; ``"constant"``: ``init_value``;
+        ``"saliency"``: :meth:`saliency_start` (needs ``images``, ``baseline``, ``targets``).
         ``count`` may be a scalar tensor (a batch size only known in the graph).
         """
         s = self.settings
         shape = (*s.grid_shape(height, width), 1)
-        if s.init == "constant":
+        init = s.start_for(height, width)
+        if init == "saliency":
+            if images is None or baseline is None or targets is None:
+                raise ValueError("Expected images, baseline and targets for init='saliency'. "
+                                 "Received: None")
+            return self.saliency_start(images, baseline, targets)
+        if init == "constant":
             return tf.fill(tf.concat([[count], shape], 0), tf.constant(s.init_value, tf.float32))
         indices = tf.range(count, dtype=tf.int32) + first_index
         return tf.map_fn(
@@ -75,6 +86,41 @@ class Objective:
                 shape, seed=tf.stack([tf.constant(self.seed, tf.int32), index]),
                 minval=-s.param_limit, maxval=s.param_limit),
             indices, fn_output_signature=tf.float32)
+
+    def saliency_start(self, images, baseline, targets) -> tf.Tensor:
+        """A start that already leans towards the evidence, from one backward pass::
+
+            g  = d log p_c(x'(w)) / dw  at w = 0 (half of the image kept everywhere)
+            g~ = bilinear(area(g))      (seen at no more than 8 x 8 cells)
+            z  = (g~ - mean(g~)) / std(g~)     (per image)
+            w0 = init_value + A tanh(z)       (A = SALIENCY_START_SCALE = 2)
+
+        Cells whose reveal raises the class start revealed, the others hidden, so the
+        optimisation starts near its answer instead of from a uniform half mask and settles in
+        a third of the steps on 224-px photos (docs/performance.md). The gradient is coarsened
+        to at most :data:`SALIENCY_START_CELLS` cells a side: on a finer grid (32-px images)
+        it is a speckle that the optimisation has to undo.
+        """
+        s = self.settings
+        size = tuple(images.shape[1:3])
+        rows, cols = s.grid_shape(*size)
+        zeros = tf.zeros(tf.stack([tf.shape(images)[0], rows, cols, 1]))
+        with tf.GradientTape() as tape:
+            tape.watch(zeros)
+            kept = masking.blend(images, self.masks(zeros, size), baseline)
+            evidence = -losses.preservation(self.classify(kept), targets,
+                                            from_logits=self.from_logits)
+            scaled = tf.reduce_sum(evidence) * self.loss_scale
+        gradient = tape.gradient(scaled, zeros) / self.loss_scale
+        coarse = (min(rows, SALIENCY_START_CELLS), min(cols, SALIENCY_START_CELLS))
+        if coarse != (rows, cols):
+            gradient = tf.image.resize(tf.image.resize(gradient, coarse, method="area"),
+                                       (rows, cols), method="bilinear")
+        mean, variance = tf.nn.moments(gradient, axes=[1, 2, 3], keepdims=True)
+        standardised = (gradient - mean) / (tf.sqrt(variance) + 1e-12)
+        # an image whose gradient is zero or not finite starts from the constant init_value
+        standardised = tf.where(tf.math.is_finite(standardised), standardised, 0.0)
+        return tf.stop_gradient(s.init_value + SALIENCY_START_SCALE * tf.tanh(standardised))
 
     def baseline(self, images: tf.Tensor) -> tf.Tensor:
         """The baseline ``b`` of the kept image ``x'``."""

@@ -85,7 +85,7 @@ PRESETS: dict[str, dict] = {
         "steps": 1000,
     },
     "default": {
-        "init": "constant",
+        "init": "auto",
         "init_value": 0.0,
         "param_limit": 10.0,
         "temperature": 0.4,
@@ -97,7 +97,7 @@ PRESETS: dict[str, dict] = {
         "smoothness": "perimeter",
         "optimizer": "adam",
         "learning_rate": 0.3,
-        "steps": 150,
+        "steps": "auto",
         "baseline": "blur",
         "blur_sigma": 16.0,
         "mask_grid": "auto",
@@ -114,14 +114,15 @@ PRESETS: dict[str, dict] = {
 PRESETS["pixel"] = {**PRESETS["default"], "preservation_target": "one",
                     "smoothness_weight": 1.0, "smoothness": "total_variation",
                     "mask_grid": None, "upsampling": "mask_bilinear", "relative_gap": None,
-                    "learning_rate": 0.2}
+                    "learning_rate": 0.2, "init": "constant", "steps": 150}
 # The deletion game alone (Fong & Vedaldi 2017): the smallest region whose removal destroys
 # the class, on the default's mask (grid, bicubic outline, perimeter); the removed region is
 # filled with the image's mean colour. Before December 2026 it was one parameter per pixel
 # (total variation 8, 300 steps): a speckle of ~60 pieces on photos (docs/known_answers.md).
 # Only the kept image uses ``baseline``, so the deletion game ignores it.
 PRESETS["deletion"] = {**PRESETS["default"], "preservation_weight": 0.0,
-                       "deletion_weight": 1.0, "relative_gap": None, "learning_rate": 0.2}
+                       "deletion_weight": 1.0, "relative_gap": None, "learning_rate": 0.2,
+                       "init": "constant", "steps": 150}
 
 
 def get_preset(name: str) -> dict:

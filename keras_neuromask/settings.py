@@ -16,7 +16,13 @@ import numpy as np
 from keras_neuromask import inputs, losses, masking
 from keras_neuromask.presets import get_preset
 
-_INITS = ("uniform", "constant")
+_INITS = ("uniform", "constant", "saliency", "auto")
+# init="auto" and steps="auto" by the grid: a coarse grid (at most COARSE_GRID_CELLS a side:
+# images from 128 px up) starts from the saliency start and settles in the fewer steps; a
+# finer one (small images) starts from init_value, whose 150 steps the saliency start does not
+# shorten (docs/performance.md, "Fewer steps").
+COARSE_GRID_CELLS = 8
+AUTO_STEPS = {"coarse": 50, "fine": 150}
 _OPTIMIZERS = ("adam", "rmsprop")
 _PRESERVATION_TARGETS = ("one", "original")
 
@@ -31,6 +37,8 @@ class Settings:
         >>> settings = Settings.from_preset("default", steps=300)
         >>> settings.steps, settings.optimizer
         (300, 'adam')
+        >>> Settings.from_preset("default").checked_steps(size=(224, 224))
+        50
     """
 
     init: str
@@ -45,7 +53,7 @@ class Settings:
     smoothness: str
     optimizer: str
     learning_rate: float
-    steps: int
+    steps: int | str  # or "auto": by the grid, checked_steps(size=...)
     baseline: object  # a name in masking.BASELINES, or an image broadcastable to the batch
     blur_sigma: float | None
     mask_grid: tuple[int, int] | str | None
@@ -80,7 +88,8 @@ class Settings:
             raise ValueError(f"Expected init_value to be a finite number. "
                              f"Received: {self.init_value!r}")
         object.__setattr__(self, "init_value", float(self.init_value))
-        object.__setattr__(self, "steps", inputs.check_int("steps", self.steps, minimum=1))
+        if self.steps != "auto":
+            object.__setattr__(self, "steps", inputs.check_int("steps", self.steps, minimum=1))
         sigma = self.blur_sigma
         if sigma is not None and not (_is_number(sigma) and math.isfinite(sigma) and sigma > 0):
             raise ValueError(f"Expected blur_sigma to be None or a finite number > 0. "
@@ -130,9 +139,31 @@ class Settings:
             return auto_grid_cells(height), auto_grid_cells(width)
         return min(self.mask_grid[0], height), min(self.mask_grid[1], width)
 
-    def checked_steps(self, steps=None) -> int:
-        """``steps`` (:attr:`steps` when ``None``) as an int >= 1, or ValueError."""
-        return inputs.check_int("steps", self.steps if steps is None else steps, minimum=1)
+    def checked_steps(self, steps=None, size: tuple[int, int] | None = None) -> int:
+        """``steps`` (:attr:`steps` when ``None``) as an int >= 1, or ValueError.
+
+        ``steps="auto"`` needs the images' ``(height, width)`` ``size``: :data:`AUTO_STEPS`
+        of its grid (:meth:`coarse_grid`).
+        """
+        steps = self.steps if steps is None else steps
+        if steps == "auto":
+            if size is None:
+                raise ValueError("Expected the image size (height, width) to resolve "
+                                 "steps='auto'. Received: size=None")
+            return AUTO_STEPS["coarse" if self.coarse_grid(*size) else "fine"]
+        return inputs.check_int("steps", steps, minimum=1)
+
+    def start_for(self, height: int, width: int) -> str:
+        """The init used for images of ``height`` x ``width`` (``"auto"``: ``"saliency"`` on a
+        coarse grid, else ``"constant"``)."""
+        if self.init != "auto":
+            return self.init
+        return "saliency" if self.coarse_grid(height, width) else "constant"
+
+    def coarse_grid(self, height: int, width: int) -> bool:
+        """Whether the grid of ``height`` x ``width`` images has at most
+        :data:`COARSE_GRID_CELLS` cells a side (``mask_grid="auto"``: from 128 px up)."""
+        return max(self.grid_shape(height, width)) <= COARSE_GRID_CELLS
 
     def as_dict(self) -> dict:
         """The fields by name (the baseline as given)."""

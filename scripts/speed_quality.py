@@ -12,11 +12,13 @@ from these); their training time and image count are read from the ``.json`` bes
 median of 5) of the per-image default and of the predictor, batch 1.
 
 ``--neuromask NAME=JSON ...`` sets the NeuroMask rows (default: ``"neuromask (default)={}"``
-and ``"neuromask (early stopping)={\\"early_stopping\\": true}"``). ``--device gpu`` refuses
+and ``"neuromask (150 steps from 0)"``, the default until December 2026:
+``{\\"init\\": \\"constant\\", \\"steps\\": 150}``). ``--device gpu`` refuses
 to run without a GPU; ``--device cpu`` hides any GPU. ``--quick``: tiny sizes, a smoke test.
 
 Usage: python scripts/speed_quality.py --sets shapes,composites --out docs/amortised
-       [--shapes-images 100] [--composites-images 30] [--refine-steps 15] [--rise-masks 500]
+       [--shapes-images 100] [--composites-images 30] [--refine-steps 15,30]
+       [--rise-masks 500]
        [--shapes-predictor predictors/shapes.keras]
        [--composites-predictor predictors/composites.keras] [--serving] [--device gpu]
 """
@@ -40,8 +42,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # this checko
 import numpy as np  # noqa: E402
 from readable_report import DEFAULT_MODEL, Chunked, load_set, say_missing  # noqa: E402
 
-NEUROMASK_ROWS = {"neuromask (default)": {}, "neuromask (early stopping)":
-                  {"early_stopping": True}}
+NEUROMASK_ROWS = {"neuromask (default)": {},
+                  "neuromask (150 steps from 0)": {"init": "constant", "steps": 150}}
 PREDICTORS = {"shapes": "predictors/shapes.keras", "composites": "predictors/composites.keras"}
 
 
@@ -76,8 +78,8 @@ def build_methods(args, set_name: str) -> dict:
     if os.path.exists(path):
         predictor = keras.saving.load_model(path)
         methods["predictor"] = predictor_method(predictor, 0)
-        methods[f"predictor + {args.refine_steps} steps"] = predictor_method(
-            predictor, args.refine_steps)
+        for steps in args.refine_steps:
+            methods[f"predictor + {steps} steps"] = predictor_method(predictor, steps)
     else:
         print(f"no predictor at {path} (python scripts/train_predictor.py --set {set_name} "
               f"--out {path}); its rows are left out")
@@ -186,7 +188,8 @@ def main() -> int:
     parser.add_argument("--composites-predictor", default=PREDICTORS["composites"])
     parser.add_argument("--neuromask", nargs="*", metavar="NAME=JSON",
                         help="NeuroMask rows: name=JSON of NeuroMask keywords")
-    parser.add_argument("--refine-steps", type=int, default=15)
+    parser.add_argument("--refine-steps", type=lambda text: [int(k) for k in text.split(",")],
+                        default=[15], help="comma-separated: one row per count")
     parser.add_argument("--rise-masks", type=int, default=500)
     parser.add_argument("--chunk", type=int, default=8)
     parser.add_argument("--no-warmup", dest="warmup", action="store_false")
@@ -207,7 +210,7 @@ def main() -> int:
     args.neuromask_rows = rows
     if args.quick:
         args.shapes_images, args.composites_images = 4, 2
-        args.rise_masks, args.refine_steps = 50, 3
+        args.rise_masks, args.refine_steps = 50, [3]
         args.neuromask_rows = {name: {**options, "steps": 25} for name, options in rows.items()}
     import tensorflow as tf
 

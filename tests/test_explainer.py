@@ -57,6 +57,17 @@ def test_default_preset_puts_most_mask_mass_on_the_oracle_patch():
     assert result.masks.min() >= 0 and result.masks.max() <= 1
 
 
+def test_at_128_px_the_default_starts_from_the_saliency_start_and_takes_50_steps():
+    images, patch = oracle_images(3, size=128), oracle_object(size=128)
+    patch[:, :] = False
+    patch[:16, 16:32] = True  # the oracle's 8x8 patch and the 16-px cell that holds it
+    result = NeuroMask(oracle_classifier(size=128)).explain(images)
+    np.testing.assert_array_equal(result.steps, [50, 50, 50])
+    shares = (result.masks * patch).sum((1, 2)) / result.masks.sum((1, 2))
+    assert shares.min() >= 0.6, shares
+    assert np.all(result.masked_probability >= 0.9 * result.original_probability)
+
+
 def test_deletion_game_finds_the_oracle_patch_and_destroys_the_class():
     images, patch = oracle_images(3), oracle_object()
     explainer = NeuroMask(oracle_classifier(), preset="deletion")

@@ -134,6 +134,7 @@ def test_a_process_that_never_imports_keras_neuromask_reproduces_the_masks(expor
     dict(baseline="mean", preprocess=lambda x: x * 2.0 - 1.0),
     dict(preset="deletion"),
     dict(deletion_weight=0.5, deletion_baseline="blur"),
+    dict(init="saliency"),  # drawn at 8x8 cells of the 16x16 grid
 ])
 def test_export_honours_the_explainers_settings(options, tmp_path):
     classifier = oracle_classifier()

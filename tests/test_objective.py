@@ -36,7 +36,8 @@ def test_initial_params_follow_the_settings_and_seed_each_image_by_its_index():
     def classify(x):
         return x[:, 0, 0, :]
 
-    constant = Objective(Settings.from_preset("default", mask_grid=3), classify, True)
+    constant = Objective(Settings.from_preset("default", init="constant", mask_grid=3),
+                         classify, True)
     np.testing.assert_array_equal(constant.initial_params(2, 8, 8), np.zeros((2, 3, 3, 1)))
     uniform = Objective(Settings.from_preset("paper-cifar"), classify, True, seed=4)
     both = uniform.initial_params(2, 5, 5).numpy()
@@ -99,3 +100,24 @@ def test_relative_gap_divides_the_term_by_the_share_of_g0_the_baseline_removes()
         np.testing.assert_allclose(term, [lost * factor], rtol=1e-4)
     absolute = Objective(Settings.from_preset("default", relative_gap=0), classifier, True)
     assert absolute.preservation_scale(baseline, targets, original) is None
+
+
+def test_saliency_start_reveals_the_cells_of_the_known_answer_and_hides_the_rest():
+    from conftest import oracle_classifier, oracle_images
+
+    for size, grid in ((128, 8), (32, 16)):  # the 32-px start is drawn at 8x8 cells
+        model = oracle_classifier(size=size)
+        settings = Settings.from_preset("default", init="saliency", mask_grid=grid)
+        objective = Objective(settings, model, from_logits=True)
+        images = tf.constant(oracle_images(2, size=size))
+        start = objective.initial_params(2, size, size, images=images,
+                                         baseline=objective.baseline(images),
+                                         targets=tf.constant([0, 1])).numpy()[..., 0]
+        assert start.shape == (2, grid, grid) and np.all(np.abs(start) <= 2.0)
+        cell = size // grid
+        for params in start:  # the oracle's patch: rows 8-16, cols 16-24
+            row, col = np.unravel_index(np.argmax(params), params.shape)
+            assert 8 <= (row + 0.5) * cell <= 16 + cell and 16 - cell <= (col + 0.5) * cell <= 24 + cell
+            assert params.max() > 1.0 and np.median(params) < 0
+    with np.testing.assert_raises_regex(ValueError, "Expected images, baseline and targets"):
+        objective.initial_params(2, 32, 32)

@@ -25,17 +25,17 @@ def test_every_preset_has_the_same_keys():
 
 def test_get_preset_returns_a_copy_and_refuses_unknown_names():
     get_preset("default")["steps"] = -1
-    assert PRESETS["default"]["steps"] > 0
+    assert PRESETS["default"]["steps"] == "auto"
     with pytest.raises(ValueError, match="Expected preset"):
         get_preset("paper")
 
 
 def test_default_preset_is_the_tuned_one():
     assert PRESETS["default"] == dict(
-        init="constant", init_value=0.0, param_limit=10.0, temperature=0.4,
+        init="auto", init_value=0.0, param_limit=10.0, temperature=0.4,
         preservation_weight=1.0, preservation_target="original", sparsity_weight=3.0,
         sparsity="mask_l1", smoothness_weight=2.0, smoothness="perimeter", optimizer="adam",
-        learning_rate=0.3, steps=150, baseline="blur", blur_sigma=16.0, mask_grid="auto",
+        learning_rate=0.3, steps="auto", baseline="blur", blur_sigma=16.0, mask_grid="auto",
         upsampling="parameters_bicubic", area=None, deletion_weight=0.0,
         deletion_baseline="mean", relative_gap=2.0)
 
@@ -54,5 +54,5 @@ def test_deletion_preset_is_the_default_mask_playing_only_the_deletion_game():
     changed = {key: value for key, value in PRESETS["deletion"].items()
                if PRESETS["default"][key] != value}
     assert changed == dict(preservation_weight=0.0, deletion_weight=1.0, relative_gap=None,
-                           learning_rate=0.2)
+                           learning_rate=0.2, init="constant", steps=150)
     assert PRESETS["paper-cifar"]["deletion_weight"] == 0.0

@@ -78,3 +78,17 @@ def test_checked_steps_defaults_to_the_settings_steps():
     assert settings.checked_steps() == 40 and settings.checked_steps(5) == 5
     with pytest.raises(ValueError, match="Expected steps"):
         settings.checked_steps(0)
+
+
+def test_auto_steps_and_start_follow_the_grid_of_the_image_size():
+    settings = Settings.from_preset("default")
+    assert settings.steps == "auto" and settings.init == "auto"
+    assert settings.checked_steps(size=(224, 224)) == 50  # an 8x8 grid: the saliency start
+    assert settings.checked_steps(size=(32, 32)) == 150  # 16x16 cells of 2 px: from 0
+    assert settings.start_for(224, 224) == "saliency" and settings.start_for(32, 32) == "constant"
+    assert settings.checked_steps(7, size=(224, 224)) == 7
+    assert settings.replace(init="constant").start_for(224, 224) == "constant"
+    with pytest.raises(ValueError, match="Expected the image size"):
+        settings.checked_steps()
+    with pytest.raises(ValueError, match="Expected steps"):
+        Settings.from_preset("default", steps="many")

@@ -40,7 +40,11 @@ from keras_neuromask.optimisation import epoch_length
 from keras_neuromask.settings import Settings
 
 PAPER_STEPS = 1000  # the ImageNet notebook's steps (the CIFAR demo runs 2000)
-DEFAULT_STEPS = Settings.from_preset("default").steps
+
+
+def default_steps(size: int) -> int:
+    """The default preset's steps for ``size`` x ``size`` images (``steps="auto"``)."""
+    return Settings.from_preset("default").checked_steps(size=(size, size))
 
 
 class ModelSpec(NamedTuple):
@@ -52,7 +56,7 @@ class ModelSpec(NamedTuple):
     image_steps: int  # (a), (b): about images x steps timed (see step_counts)
     paper_preset: str  # "paper-cifar" or "paper-imagenet", for (c)
     paper_steps: int  # eager steps timed for (c)
-    explain_steps: int = DEFAULT_STEPS  # steps of (d)
+    explain_steps: int  # steps of (d)
     repeats: int = 3  # repeats of (a) and (b)
 
 
@@ -95,8 +99,10 @@ def mobilenet_v2(size: int = 224) -> keras.Model:
 
 
 MODELS = {
-    "cifar": ModelSpec("cifar", cifar_cnn, 32, 240, "paper-cifar", 40, repeats=5),
-    "mobilenet": ModelSpec("mobilenet", mobilenet_v2, 224, 16, "paper-imagenet", 15),
+    "cifar": ModelSpec("cifar", cifar_cnn, 32, 240, "paper-cifar", 40, default_steps(32),
+                       repeats=5),
+    "mobilenet": ModelSpec("mobilenet", mobilenet_v2, 224, 16, "paper-imagenet", 15,
+                           default_steps(224)),
 }
 QUICK = {
     "cifar": MODELS["cifar"]._replace(image_steps=32, paper_steps=5, explain_steps=20,
@@ -178,7 +184,7 @@ def paper_step_seconds(model: keras.Model, image: np.ndarray, *, preset: str = "
 
 
 def explain_seconds(model: keras.Model, images: np.ndarray, *, jit_compile: bool,
-                    steps: int = DEFAULT_STEPS) -> float:
+                    steps: int) -> float:
     """(d) seconds per image of ``explain`` (default preset), its step compiled beforehand."""
     explainer = NeuroMask(model, jit_compile=jit_compile, batch_size=len(images))
     explainer.explain(images, steps=epoch_length(steps, None))  # compiles the same step

@@ -87,7 +87,7 @@ def run_explain(args) -> int:
     loaded, preprocess = loaded_model(args)
     names = run_class_names(args, loaded)
     explainer = _explainer(args, loaded, preprocess)
-    steps = explainer.settings.steps
+    steps = explainer.settings.checked_steps(size=loaded.input_size)
     plans = plan_outputs(args.out, args.images, _SUFFIXES, reserved=_RESERVED)
     out_dir = plans[0][_SUFFIXES[0]].parent
     summary_path, page_path = out_dir / "summary.json", out_dir / "index.html"
@@ -172,7 +172,8 @@ def run_export(args) -> int:
     path = export_saved_model(explainer, args.out, args.version,
                               image_shape=(*loaded.input_size, loaded.channels),
                               overwrite=args.overwrite)
-    print(f"exported {loaded.name} ({args.preset}, {explainer.settings.steps} steps) "
+    steps = explainer.settings.checked_steps(size=loaded.input_size)
+    print(f"exported {loaded.name} ({args.preset}, {steps} steps) "
           f"to {path}")
     return 0
 

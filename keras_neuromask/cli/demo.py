@@ -73,7 +73,7 @@ def run_demo(out_dir: str, *, images: int = 8, steps: int | None = None,
             outputs={"overlay": stem + ".overlay.png", "mask_npy": stem + ".mask.npy"},
             class_name=names[target]))
         rows.append(pages.explain_row(records[-1], pictures[i], explained))
-    run = {"model": "shapes_cnn", "preset": "default", "steps": explainer.settings.steps}
+    run = {"model": "shapes_cnn", "preset": "default", "steps": int(result.steps[0])}
     summary = write_summary_json(records, os.path.join(explained, "summary.json"), run=run)
     explained_page = write_index_html(os.path.join(explained, "index.html"),
                                       "neuromask demo: explanations", rows, facts=run)

@@ -64,8 +64,8 @@ def explain_distributed(explainer: NeuroMask, images, targets=None, *,
         raise ValueError("Expected an explainer with early_stopping=False (shards would stop "
                          "apart, at steps the result cannot report). Received: "
                          f"{explainer.early_stopping!r}")
-    steps = explainer.settings.checked_steps(steps)
     batch, chosen, original = explainer.checked_inputs(images, targets)
+    steps = explainer.settings.checked_steps(steps, batch.shape[1:3])
     strategy = _strategy(strategy)
 
     count, replicas = len(batch), strategy.num_replicas_in_sync

@@ -49,7 +49,7 @@ def make_explain_function(explainer, image_shape, steps=None):
     """
     height, width, _ = image_shape
     objective = explainer.mask_objective(image_shape)
-    steps = objective.settings.checked_steps(steps)
+    steps = objective.settings.checked_steps(steps, (height, width))
 
     def explain(images, targets=None, first_index=0):
         """``targets=None`` explains the predicted classes; ``first_index`` (an int or int32
@@ -63,7 +63,8 @@ def make_explain_function(explainer, image_shape, steps=None):
                                   tf.shape(outputs)[-1])
         original = losses.target_probability(outputs, targets, from_logits=from_logits)
         baseline = objective.baseline(images)
-        params = objective.initial_params(tf.shape(images)[0], height, width, first_index)
+        params = objective.initial_params(tf.shape(images)[0], height, width, first_index,
+                                          images, baseline, targets)
         stopping = explainer.early_stopping  # fit's PlateauStopping, or None
         # Without early stopping one loop runs every step; with it, fit's epochs, each
         # followed by fit's callback's decision on the epoch's mean loss (as its tracker).
