@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask import inputs, losses, masking
+from keras_neuromask import inputs, losses, masking, saving
 from keras_neuromask.losses import LossTerms
 from keras_neuromask.objective import Objective, loss_scale_for
 from keras_neuromask.optimisation import epoch_length, run_steps
@@ -443,16 +443,9 @@ class NeuroMask(keras.Model):
         self._compiled_for = key
 
     def get_config(self):
-        baseline = self._overrides.get("baseline")
-        overrides = dict(self._overrides)
-        if baseline is not None and not isinstance(baseline, str):
-            overrides["baseline"] = np.asarray(baseline).tolist()
         return {
-            **super().get_config(),
-            "classifier": keras.saving.serialize_keras_object(self._classifier),
-            "preset": self.preset, **overrides, "seed": self.seed,
-            "preprocess": (None if self.preprocess is None
-                           else keras.saving.serialize_keras_object(self.preprocess)),
+            **super().get_config(), **saving.models_config(self._classifier, self.preprocess),
+            "preset": self.preset, **saving.json_options(self._overrides), "seed": self.seed,
             "batch_size": self.batch_size, "jit_compile": self.jit_compile,
             "classifier_output": self.classifier_output,
             "early_stopping": (False if self.early_stopping is None
@@ -461,13 +454,7 @@ class NeuroMask(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
-        if config.get("preprocess") is not None:
-            config["preprocess"] = keras.saving.deserialize_keras_object(config["preprocess"])
-        if isinstance(config.get("mask_grid"), list):
-            config["mask_grid"] = tuple(config["mask_grid"])
-        return cls(**config)
+        return cls(**saving.restored(config))
 
 
 def _plateau_stopping(value) -> PlateauStopping | None:

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_neuromask import inputs
+from keras_neuromask import inputs, saving
 from keras_neuromask.amortised import network as networks
 from keras_neuromask.amortised.inference import masks_function
 from keras_neuromask.explainer import Explanation, NeuroMask
@@ -333,32 +333,19 @@ class MaskPredictor(keras.Model):
             variable.assign(store[f"{index}"])
 
     def get_config(self):
-        options = dict(self.neuromask_options)
-        for key, value in options.items():
-            if isinstance(value, (tuple, np.ndarray)):
-                options[key] = np.asarray(value).tolist()
         return {
-            **super().get_config(),
-            "classifier": keras.saving.serialize_keras_object(self._classifier),
-            "preset": self.preset, "neuromask_options": options, "encoder": self.encoder,
-            "feature_layer": self.feature_layer, "width": self.width,
+            **super().get_config(), **saving.models_config(self._classifier, self.preprocess),
+            "preset": self.preset,
+            "neuromask_options": saving.json_options(self.neuromask_options),
+            "encoder": self.encoder, "feature_layer": self.feature_layer, "width": self.width,
             "image_shape": list(self.image_shape),
-            "preprocess": (None if self.preprocess is None
-                           else keras.saving.serialize_keras_object(self.preprocess)),
             "classifier_output": self.classifier_output, "refine_steps": self.refine_steps,
             "seed": self.seed, "batch_size": self.batch_size,
         }
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
-        if config.get("preprocess") is not None:
-            config["preprocess"] = keras.saving.deserialize_keras_object(config["preprocess"])
-        options = dict(config.get("neuromask_options") or {})
-        if isinstance(options.get("mask_grid"), list):
-            options["mask_grid"] = tuple(options["mask_grid"])
-        config["neuromask_options"] = options
+        config = saving.restored(config, options_key="neuromask_options")
         config["image_shape"] = tuple(config["image_shape"])
         return cls(**config)
 
