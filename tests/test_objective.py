@@ -117,7 +117,8 @@ def test_saliency_start_reveals_the_cells_of_the_known_answer_and_hides_the_rest
         cell = size // grid
         for params in start:  # the oracle's patch: rows 8-16, cols 16-24
             row, col = np.unravel_index(np.argmax(params), params.shape)
-            assert 8 <= (row + 0.5) * cell <= 16 + cell and 16 - cell <= (col + 0.5) * cell <= 24 + cell
+            centre = (row + 0.5) * cell, (col + 0.5) * cell
+            assert 8 <= centre[0] <= 16 + cell and 16 - cell <= centre[1] <= 24 + cell
             assert params.max() > 1.0 and np.median(params) < 0
     with np.testing.assert_raises_regex(ValueError, "Expected images, baseline and targets"):
         objective.initial_params(2, 32, 32)
