@@ -17,11 +17,11 @@ from keras_neuromask import inputs, losses, masking
 from keras_neuromask.presets import get_preset
 
 _INITS = ("uniform", "constant", "saliency", "auto")
-# init="auto" and steps="auto" by the grid: a coarse grid (at most COARSE_GRID_CELLS a side:
-# images from 128 px up) starts from the saliency start and settles in the fewer steps; a
-# finer one (small images) starts from init_value, whose 150 steps the saliency start does not
-# shorten (docs/performance.md, "Fewer steps").
-COARSE_GRID_CELLS = 8
+# init="auto" and steps="auto" by the grid: a coarse grid (cells of at least COARSE_CELL_PIXELS
+# a side: images from 128 px up) starts from the saliency start and settles in the fewer steps;
+# a finer one (small images) starts from init_value, whose 150 steps the saliency start does
+# not shorten (docs/performance.md, "Fewer steps").
+COARSE_CELL_PIXELS = 16
 AUTO_STEPS = {"coarse": 50, "fine": 150}
 _OPTIMIZERS = ("adam", "rmsprop")
 _PRESERVATION_TARGETS = ("one", "original")
@@ -161,9 +161,10 @@ class Settings:
         return "saliency" if self.coarse_grid(height, width) else "constant"
 
     def coarse_grid(self, height: int, width: int) -> bool:
-        """Whether the grid of ``height`` x ``width`` images has at most
-        :data:`COARSE_GRID_CELLS` cells a side (``mask_grid="auto"``: from 128 px up)."""
-        return max(self.grid_shape(height, width)) <= COARSE_GRID_CELLS
+        """Whether the grid's cells on ``height`` x ``width`` images are at least
+        :data:`COARSE_CELL_PIXELS` a side (``mask_grid="auto"``: images from 128 px up)."""
+        rows, cols = self.grid_shape(height, width)
+        return min(height / rows, width / cols) >= COARSE_CELL_PIXELS
 
     def as_dict(self) -> dict:
         """The fields by name (the baseline as given)."""

@@ -117,8 +117,12 @@ def test_repeated_explain_calls_reuse_one_trace():
     explainer = NeuroMask(oracle_classifier(), steps=20)
     first = explainer.explain(images)
     second = explainer.explain(images[::-1])
+    again = explainer.explain(images)
     assert explainer._trace_count == 1
-    np.testing.assert_allclose(first.masks, second.masks[::-1], atol=1e-6)
+    np.testing.assert_array_equal(again.masks, first.masks)  # same inputs: the same floats
+    # another order rounds differently in oneDNN, and Adam's normalised steps grow that on the
+    # near-zero cells (2.6e-4 on 2026-12-07's CI CPU; docs/reliability.md#determinism)
+    np.testing.assert_allclose(first.masks, second.masks[::-1], atol=1e-3)
 
 
 def test_classifier_is_bit_identical_and_flags_unchanged_after_fit_explain_and_errors():

@@ -92,3 +92,11 @@ def test_auto_steps_and_start_follow_the_grid_of_the_image_size():
         settings.checked_steps()
     with pytest.raises(ValueError, match="Expected steps"):
         Settings.from_preset("default", steps="many")
+
+
+@pytest.mark.parametrize("size,coarse", [(8, False), (32, False), (96, False), (128, True),
+                                         (299, True)])
+def test_only_cells_of_16_px_or_more_count_as_a_coarse_grid(size, coarse):
+    settings = Settings.from_preset("default")
+    assert settings.coarse_grid(size, size) is coarse
+    assert settings.checked_steps(size=(size, size)) == (50 if coarse else 150)
