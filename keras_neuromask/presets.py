@@ -11,9 +11,12 @@ default (one parameter per pixel); ``"deletion"`` plays the deletion game instea
 preservation game, on the default's mask.
 
 Keys:
-    init: ``"uniform"`` (``w ~ U(-param_limit, param_limit)``, seeded per image) or
-        ``"constant"`` (``w = init_value``).
-    init_value: the constant start of the parameters (``"constant"`` only).
+    init: ``"uniform"`` (``w ~ U(-param_limit, param_limit)``, seeded per image),
+        ``"constant"`` (``w = init_value``), ``"saliency"`` (``w = init_value + 2 tanh(z)``,
+        ``z`` the standardised gradient of ``log p_c`` at ``w = 0``:
+        :meth:`keras_neuromask.objective.Objective.saliency_start`) or ``"auto"``
+        (``"saliency"`` on grids of cells of 16 px or more, else ``"constant"``).
+    init_value: the constant start of the parameters, or the saliency start's offset.
     param_limit: the paper's ``weight_limit``: the init range and the sparsity offset.
     temperature: ``T`` in ``m = sigmoid(w / T)``.
     preservation_weight, sparsity_weight, smoothness_weight: ``alpha``, ``beta``, ``gamma``.
@@ -35,7 +38,9 @@ Keys:
     smoothness: ``"laplacian3"``, ``"laplacian5"`` (paper) or ``"total_variation"``.
     optimizer: ``"rmsprop"`` (TF1 semantics, paper) or ``"adam"``.
     learning_rate: the optimiser's step size.
-    steps: optimisation steps per batch.
+    steps: optimisation steps per batch, or ``"auto"``: 50 on grids of cells of 16 px or more
+        (from 128 px with ``mask_grid="auto"``), else 150
+        (:meth:`keras_neuromask.settings.Settings.checked_steps`).
     baseline: ``"zero"`` (paper), ``"blur"``, ``"mean"``, ``"noise"``.
     blur_sigma: the ``"blur"`` baseline's standard deviation in pixels (``None``: a tenth of
         the image's shorter side).
