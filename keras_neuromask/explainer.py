@@ -433,9 +433,11 @@ class NeuroMask(keras.Model):
             self.build(shape)
         self._image_size = tuple(shape[1:3])
         objective, (count, height, width) = self.mask_objective(), shape[:3]
+        needs_baseline = self.settings.start_for(height, width) == "saliency"
         # traced as the export traces it, so both start from the same floats
         self._start = tf.function(lambda images, targets, first: objective.initial_params(
-            count, height, width, first, images, objective.baseline(images), targets))
+            count, height, width, first, images,
+            objective.baseline(images) if needs_baseline else None, targets))
         self.compile(optimizer=MaskOptimizer(self.settings.optimizer,
                                              self.settings.learning_rate),
                      jit_compile=self.jit_compile)
