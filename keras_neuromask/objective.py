@@ -122,6 +122,19 @@ class Objective:
         standardised = tf.where(tf.math.is_finite(standardised), standardised, 0.0)
         return tf.stop_gradient(s.init_value + SALIENCY_START_SCALE * tf.tanh(standardised))
 
+    def warm_start(self, params) -> tf.Tensor:
+        """Given parameters (a mask predictor's) as a start the optimiser can still move::
+
+            w0 = init_value + A tanh((w - init_value) / A)      (A = SALIENCY_START_SCALE)
+
+        the range of :meth:`saliency_start`. The sign of every cell and small values stay as
+        they are; saturated cells come back within reach: a predictor's cells reach |w| of
+        100 and more, where the sigmoid's gradient is zero and Adam, at about ``lr`` per step,
+        needs hundreds of steps to bring them back (docs/amortised.md, refinement).
+        """
+        value = self.settings.init_value
+        return value + SALIENCY_START_SCALE * tf.tanh((params - value) / SALIENCY_START_SCALE)
+
     def baseline(self, images: tf.Tensor) -> tf.Tensor:
         """The baseline ``b`` of the kept image ``x'``."""
         return masking.make_baseline(images, self.settings.baseline, seed=self.seed,

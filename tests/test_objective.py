@@ -122,3 +122,14 @@ def test_saliency_start_reveals_the_cells_of_the_known_answer_and_hides_the_rest
             assert params.max() > 1.0 and np.median(params) < 0
     with np.testing.assert_raises_regex(ValueError, "Expected images, baseline and targets"):
         objective.initial_params(2, 32, 32)
+
+
+def test_warm_start_keeps_signs_and_small_values_and_brings_saturated_cells_within_reach():
+    settings = Settings.from_preset("default", init_value=-1.0)
+    objective = Objective(settings, lambda x: x, from_logits=True)
+    params = tf.constant([-300.0, -5.0, -1.1, -1.0, -0.9, 3.0, 400.0])[None, :, None, None]
+    start = objective.warm_start(params).numpy().ravel()
+    assert np.all(np.abs(start + 1.0) <= 2.0)  # within init_value +- A
+    np.testing.assert_array_equal(np.sign(start + 1.0), np.sign(params.numpy().ravel() + 1.0))
+    assert np.all(np.diff(start) > 0)  # the order of the cells is kept
+    np.testing.assert_allclose(start[2:5], [-1.1, -1.0, -0.9], atol=2e-3)  # near-identity

@@ -95,6 +95,25 @@ def test_refinement_lowers_the_objective_of_the_prediction(trained):
     assert refined.mean() < raw.mean() - 1e-3
 
 
+def test_refinement_brings_back_a_prediction_saturated_out_of_the_optimisers_reach(trained):
+    predictor, _, _ = trained
+    images = oracle_images(6, seed=11)
+    level = predictor.network.get_layer("params").level
+    before = level.numpy()
+    try:
+        level.assign(before + 100.0)  # every cell |w| > 90: the sigmoid's gradient is zero
+        saturated = predictor.explain(images, refine_steps=0).masks
+        refined = predictor.explain(images, refine_steps=15).masks
+    finally:
+        level.assign(before)
+    assert saturated.mean() > 0.99  # the whole image kept
+    # from the warm start (|w0| <= 2) 15 Adam steps hide what the class does not need; from
+    # w = 100 they would move each cell by 4.5 at most and keep everything
+    assert refined.mean() < 0.5
+    shares = energy(refined, np.stack([oracle_object()] * len(refined)))
+    assert shares.mean() > 0.2  # 3x the patch's share of the image
+
+
 def test_call_and_predict_give_the_masks_of_the_predicted_classes(trained):
     predictor, _, _ = trained
     images = oracle_images(4, seed=10)

@@ -1,9 +1,11 @@
 """One graph function from images and targets to masks, shared by
 :meth:`MaskPredictor.explain` and the SavedModel export, so both give the same masks.
 
-For predicted parameters ``w0 = g(x, c)`` and ``k`` refinement steps (NeuroMask's optimiser
-from ``w0``, its moments at zero: :func:`keras_neuromask.optimisation.run_steps`)::
+For predicted parameters ``w_p = g(x, c)`` and ``k`` refinement steps (NeuroMask's optimiser
+from the warm start ``w0``, its moments at zero: :func:`keras_neuromask.optimisation.run_steps`)::
 
+    w = w_p                                                   (k = 0)
+    w0 = init_value + A tanh((w_p - init_value) / A)          (Objective.warm_start, A = 2)
     w = w0 after k steps of gradient descent on L(w) (the objective's loss)
     m = masks(w, (H, W))
     masked_probability   = p_c(m x + (1 - m) b)
@@ -35,7 +37,8 @@ def masks_function(predictor, refine_steps: int):
         params = predictor.predict_params(images, targets)
         baseline = objective.baseline(images)
         if refine_steps:
-            params, *_ = run_steps(objective, params, initial_slots(rule, params), 0, images,
+            start = objective.warm_start(params)
+            params, *_ = run_steps(objective, start, initial_slots(rule, start), 0, images,
                                    baseline, targets, refine_steps)
         mask = objective.masks(params, size)
         outputs = objective.classify(tf.concat([masking.blend(images, mask, baseline),
