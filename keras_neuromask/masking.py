@@ -32,6 +32,17 @@ def mask_from_params(params: tf.Tensor, temperature: float) -> tf.Tensor:
     return tf.sigmoid(params / temperature)
 
 
+def soft_limit(params: tf.Tensor, centre: float, amplitude: float) -> tf.Tensor:
+    """Squashes parameters into ``centre +- amplitude``, keeping their order and sign::
+
+        w' = centre + A tanh((w - centre) / A)
+
+    (the identity near ``centre``), so that no parameter sits where ``sigmoid(w / T)`` has no
+    gradient left.
+    """
+    return centre + amplitude * tf.tanh((params - centre) / amplitude)
+
+
 def upsample(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """Resizes a grid mask ``(N, h, w, 1)`` to ``(N, H, W, 1)``, bilinearly.
 

@@ -132,8 +132,7 @@ class Objective:
         100 and more, where the sigmoid's gradient is zero and Adam, at about ``lr`` per step,
         needs hundreds of steps to bring them back (docs/amortised.md, refinement).
         """
-        value = self.settings.init_value
-        return value + SALIENCY_START_SCALE * tf.tanh((params - value) / SALIENCY_START_SCALE)
+        return masking.soft_limit(params, self.settings.init_value, SALIENCY_START_SCALE)
 
     def baseline(self, images: tf.Tensor) -> tf.Tensor:
         """The baseline ``b`` of the kept image ``x'``."""

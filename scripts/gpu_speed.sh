@@ -24,9 +24,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 # the predictors of docs/amortised.md (trained on the GPU when missing; their time is reported)
 [ -f predictors/shapes.keras ] || python scripts/train_predictor.py --set shapes \
-    --images 8000 --epochs 30 --feature-layer conv2b_relu last_conv --out predictors/shapes.keras
+    --images 8000 --epochs 30 --learning-rate 3e-4 --width 96 \
+    --feature-layer conv2b_relu last_conv --out predictors/shapes.keras
 [ -f predictors/composites.keras ] || python scripts/train_predictor.py --set composites \
     --images 600 --epochs 15 --batch-size 16 --feature-layer block14_project_bn head_relu \
     --out predictors/composites.keras
 python scripts/speed_quality.py --device gpu --serving --shapes-images 100 \
-    --composites-images 24 --refine-steps 15,25 --rise-masks 500 --out docs/amortised/gpu "$@"
+    --composites-images 24 --refine-steps 10,15,25 --rise-masks 500 --out docs/amortised/gpu "$@"
