@@ -1,0 +1,94 @@
+"""Where the refinement of a MaskPredictor's masks should start: its raw parameters or the
+parameters squashed into ``init_value +- A`` (``Objective.warm_start`` uses A = 2).
+
+For each amplitude ``A`` (``--amplitudes``; ``none``: the raw prediction) and each number of
+refinement steps ``k`` (``--steps``) the masks of ``k`` NeuroMask steps from::
+
+    w0 = init_value + A tanh((g(x, c) - init_value) / A)
+
+are scored against the ground truth (pointing, energy, pieces of the top 10%, area) and by the
+objective's own mean loss. The steps are :func:`keras_neuromask.optimisation.run_steps`, as in
+``MaskPredictor.explain``; only the start differs.
+
+Usage: python scripts/warm_start.py --set shapes --images 100
+       python scripts/warm_start.py --set composites --images 24 --steps 0,25
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from types import SimpleNamespace
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # this checkout's package
+
+from readable_report import DEFAULT_MODEL, load_set, say_missing  # noqa: E402
+from speed_quality import PREDICTORS  # noqa: E402
+
+
+def refined(predictor, images, targets, amplitude, steps: int):
+    """``(masks (N, H, W), mean loss)`` after ``steps`` steps from the squashed prediction."""
+    import tensorflow as tf
+
+    from keras_neuromask.optimisation import run_steps
+    from keras_neuromask.optimizers import initial_slots
+
+    objective = predictor.objective
+    value = objective.settings.init_value
+    baseline = objective.baseline(images)
+    params = predictor.predict_params(images, targets)
+    if amplitude is not None:
+        params = value + amplitude * tf.tanh((params - value) / amplitude)
+    if steps:
+        rule = objective.settings.optimizer
+        params, *_ = run_steps(objective, params, initial_slots(rule, params), 0, images,
+                               baseline, targets, steps)
+    loss = objective.terms(params, images, baseline, targets).loss
+    masks = objective.masks(params, tuple(images.shape[1:3]))[..., 0]
+    return masks.numpy(), float(tf.reduce_mean(loss))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", choices=("shapes", "composites"), default="shapes")
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--steps", default="0,25,50", help="refinement steps, a comma list")
+    parser.add_argument("--amplitudes", default="none,5,3,2", help="A, a comma list")
+    parser.add_argument("--predictor", help="default: speed_quality.py's for the set")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
+    args = parser.parse_args()
+    loaded = load_set(SimpleNamespace(set=args.set, images=args.images, seed=0,
+                                      model=args.model))
+    if loaded is None:
+        return say_missing(args.model)
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_neuromask.amortised  # noqa: F401  (registers MaskPredictor for load_model)
+    from keras_neuromask.evaluation import metrics
+
+    _, images, targets, objects, _, tolerance = loaded
+    predictor = keras.saving.load_model(args.predictor or PREDICTORS[args.set])
+    x, t = tf.constant(images), tf.constant(np.asarray(targets, np.int64))
+    print("| A | steps | loss | pointing | energy | pieces | area |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
+    for text in args.amplitudes.split(","):
+        amplitude = None if text == "none" else float(text)
+        for steps in (int(s) for s in args.steps.split(",")):
+            masks, loss = refined(predictor, x, t, amplitude, steps)
+            print(f"| {text} | {steps} | {loss:.3f} | "
+                  f"{metrics.pointing_game(masks, objects, tolerance).mean():.3f} | "
+                  f"{metrics.energy(masks, objects).mean():.3f} | "
+                  f"{metrics.connected_pieces(masks).mean():.2f} | "
+                  f"{metrics.mask_area(masks).mean():.3f} |", flush=True)
+    print(f"{args.set}: {len(images)} images; python scripts/warm_start.py "
+          + " ".join(sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
