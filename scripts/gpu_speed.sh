@@ -30,4 +30,4 @@ fi
     --images 600 --epochs 15 --batch-size 16 --feature-layer block14_project_bn head_relu \
     --out predictors/composites.keras
 python scripts/speed_quality.py --device gpu --serving --shapes-images 100 \
-    --composites-images 24 --refine-steps 10,15,25 --rise-masks 500 --out docs/amortised/gpu "$@"
+    --composites-images 24 --refine-steps 10,15,20,25 --rise-masks 500 --out docs/amortised/gpu "$@"

@@ -86,7 +86,6 @@ def main() -> int:
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--feature-layer", nargs="*", help="default: the model's last 4-D")
     parser.add_argument("--width", type=int, default=64)
-    parser.add_argument("--limit", type=float, help="MaskPredictor(limit=): None unbounded")
     parser.add_argument("--seed", type=int, help="of the training images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
     parser.add_argument("--out", required=True, help="the .keras file to write")
@@ -111,7 +110,7 @@ def main() -> int:
     made = time.perf_counter() - start
     keras.utils.set_random_seed(0)
     predictor = MaskPredictor(model, feature_layer=args.feature_layer or None,
-                              width=args.width, limit=args.limit, batch_size=args.batch_size)
+                              width=args.width, batch_size=args.batch_size)
     predictor.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     start = time.perf_counter()
     history = predictor.fit(images, epochs=epochs, verbose=2)
@@ -120,7 +119,7 @@ def main() -> int:
     predictor.save(args.out)
     record = {"set": args.set, "images": int(len(images)), "epochs": epochs, "seed": seed,
               "train_seconds": round(seconds, 1), "data_seconds": round(made, 1),
-              "feature_layers": list(predictor.feature_layer_names), "limit": args.limit,
+              "feature_layers": list(predictor.feature_layer_names),
               "backgrounds": backgrounds, "final_loss": history.history["loss"][-1],
               "command": "python " + shlex.join([os.path.relpath(__file__)] + sys.argv[1:])}
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as file:

@@ -136,23 +136,6 @@ def test_a_keras_file_round_trip_gives_the_same_masks_and_classifier(trained, tm
     loaded.fit(oracle_images(16, seed=12), epochs=1, verbose=0)  # the optimiser came along
 
 
-def test_a_limited_predictor_keeps_its_parameters_within_the_limit_and_round_trips(tmp_path):
-    keras.utils.set_random_seed(0)
-    predictor = MaskPredictor(oracle_classifier(), encoder="conv", limit=2.0)
-    predictor.fit(oracle_images(32, seed=1), epochs=3, batch_size=16, verbose=0)
-    level = predictor.network.get_layer("params").level
-    level.assign(level + 100.0)  # pushes the unbounded parameters far out
-    images = oracle_images(4, seed=13)
-    targets = tf.constant(np.arange(4, dtype=np.int64) % 3)
-    params = predictor.predict_params(tf.constant(images), targets).numpy()
-    assert params.max() > 1.99 and np.abs(params).max() <= 2.0  # init_value 0 +- 2
-    path = str(tmp_path / "limited.keras")
-    predictor.save(path)
-    loaded = keras.saving.load_model(path)
-    assert loaded.limit == 2.0
-    np.testing.assert_array_equal(loaded.explain(images).masks, predictor.explain(images).masks)
-
-
 def test_callbacks_csv_logger_and_tensorboard_see_every_epoch(tmp_path):
     predictor = MaskPredictor(oracle_classifier(), encoder="conv")
     log = tmp_path / "log.csv"
@@ -201,8 +184,6 @@ def test_explanation_of_takes_every_field_and_leaves_extra_values_out():
     (dict(encoder="conv", feature_layer="texture"), ValueError, "Expected no feature_layer"),
     (dict(neuromask_options=[1]), TypeError, "Expected neuromask_options as a dict"),
     (dict(refine_steps=-1), ValueError, "refine_steps"),
-    (dict(limit=0), ValueError, "Expected limit as None or a positive number"),
-    (dict(limit=float("inf")), ValueError, "Expected limit as None or a positive number"),
     (dict(neuromask_options={"mask_grid": 0}), ValueError, "Expected mask_grid"),
 ])
 def test_bad_options_are_refused(kwargs, error, match):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras_neuromask.masking import soft_limit
-
 
 @keras.saving.register_keras_serializable(package="keras_neuromask")
 class Standardise(keras.layers.Layer):
@@ -105,26 +103,4 @@ class CentredLevel(keras.layers.Layer):
         return {**super().get_config(), "init_value": self.init_value}
 
 
-@keras.saving.register_keras_serializable(package="keras_neuromask")
-class SoftLimit(keras.layers.Layer):
-    """``w' = centre + A tanh((w - centre) / A)``
-    (:func:`keras_neuromask.masking.soft_limit`): the predicted parameters stay within
-    ``centre +- A``, where the mask's sigmoid still passes a gradient.
-
-    Args:
-        centre: NeuroMask's ``init_value``.
-        amplitude: ``A > 0``.
-    """
-
-    def __init__(self, centre: float, amplitude: float, **kwargs):
-        super().__init__(**kwargs)
-        self.centre, self.amplitude = float(centre), float(amplitude)
-
-    def call(self, values):
-        return soft_limit(values, self.centre, self.amplitude)
-
-    def get_config(self):
-        return {**super().get_config(), "centre": self.centre, "amplitude": self.amplitude}
-
-
-__all__ = ["Standardise", "ResizeTo", "ClassSelector", "CentredLevel", "SoftLimit"]
+__all__ = ["Standardise", "ResizeTo", "ClassSelector", "CentredLevel"]

@@ -9,7 +9,6 @@ Head (Dabkowski & Gal 2017's feature filter, at the grid's resolution)::
     z = resize(z, grid)                  bilinear (antialiased when shrinking)
     p = conv3x3(relu(conv3x3(z)))        (N, rows, cols, 1): the spatial pattern
     w = p - mean_cells(p) + b            mask parameters; b one learned level
-    w = v + A tanh((w - v) / A)          only with ``limit=A`` (v: init_value)
 
 The parameters go through the objective's own ``m = masks(w, (H, W))``, so a predicted mask
 belongs to the same family as a per-image NeuroMask mask and can be refined by its steps.
@@ -26,7 +25,6 @@ from keras_neuromask.amortised.layers import (
     CentredLevel,
     ClassSelector,
     ResizeTo,
-    SoftLimit,
     Standardise,
 )
 
@@ -109,7 +107,7 @@ def feature_model(classifier, names: tuple[str, ...]) -> keras.Model:
 
 def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int], *,
                  from_images: bool = False, width: int = 64, init_value: float = 0.0,
-                 limit: float | None = None, seed: int = 0) -> keras.Model:
+                 seed: int = 0) -> keras.Model:
     """The trainable network ``([features..., targets]) -> (N, rows, cols, 1)`` parameters.
 
     Args:
@@ -122,7 +120,6 @@ def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int],
         width: channels ``D`` of the head (and the conv encoder's widest layer).
         init_value: the parameters' value before training (the level ``b``; the pattern's
             kernel starts near zero), NeuroMask's constant start.
-        limit: ``A``: squash the parameters into ``init_value +- A`` (None: unbounded).
         seed: seeds the initialisers.
     """
     layers = keras.layers
@@ -146,8 +143,6 @@ def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int],
         1, 3, padding="same", use_bias=False, name="pattern",
         kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + 12))(x)
     params = CentredLevel(init_value, name="params")(pattern)
-    if limit is not None:
-        params = SoftLimit(init_value, limit, name="limited_params")(params)
     return keras.Model([*sources, targets], params, name="mask_network")
 
 

@@ -54,10 +54,6 @@ class MaskPredictor(keras.Model):
         feature_layer: a layer name or a list of names of the classifier (``None``: its last
             4-D layer); their outputs, frozen, feed the head.
         width: channels of the head.
-        limit: ``A``: the network's parameters pass through ``init_value + A tanh((w -
-            init_value) / A)``, so no cell saturates where the sigmoid has no gradient left
-            during training (``None``: unbounded, as before; ``2.0`` is the saliency start's
-            range, docs/amortised.md).
         image_shape: ``(H, W, C)``; default the classifier's fixed input shape.
         preprocess: a TF function applied to images before the classifier (as for NeuroMask).
         classifier_output: ``"auto"``, ``"logits"`` or ``"probabilities"``.
@@ -76,8 +72,7 @@ class MaskPredictor(keras.Model):
 
     def __init__(self, classifier, *, preset: str = "default",
                  neuromask_options: dict | None = None, encoder: str = "auto",
-                 feature_layer=None, width: int = 64, limit: float | None = None,
-                 image_shape=None, preprocess=None,
+                 feature_layer=None, width: int = 64, image_shape=None, preprocess=None,
                  classifier_output: str = "auto", refine_steps: int = 0, seed: int = 0,
                  batch_size: int = 16, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})
@@ -92,7 +87,6 @@ class MaskPredictor(keras.Model):
         self.batch_size = inputs.check_int("batch_size", batch_size, minimum=1)
         self.refine_steps = inputs.check_int("refine_steps", refine_steps, minimum=0)
         self.width = inputs.check_int("width", width, minimum=1)
-        self.limit = _checked_limit(limit)
         self.classifier_output, self.preprocess = classifier_output, preprocess
         explainer = NeuroMask(classifier, preset=preset, preprocess=preprocess,
                               classifier_output=classifier_output, seed=self.seed,
@@ -116,7 +110,7 @@ class MaskPredictor(keras.Model):
         self.network = networks.mask_network(
             shapes, self.classes, self.grid, from_images=frozen is None, width=self.width,
             init_value=settings.init_value if settings.init == "constant" else 0.0,
-            limit=self.limit, seed=self.seed)
+            seed=self.seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LossTerms._fields}
         self._functions = {}
         self.supports_jit = False  # jit_compile="auto" means off (the blur, resizes)
@@ -344,7 +338,6 @@ class MaskPredictor(keras.Model):
             "preset": self.preset,
             "neuromask_options": saving.json_options(self.neuromask_options),
             "encoder": self.encoder, "feature_layer": self.feature_layer, "width": self.width,
-            "limit": self.limit,
             "image_shape": list(self.image_shape),
             "classifier_output": self.classifier_output, "refine_steps": self.refine_steps,
             "seed": self.seed, "batch_size": self.batch_size,
@@ -377,15 +370,6 @@ def _as_example_dict(*element):
         return {"images": element[0], "targets": element[1]} if len(element) > 1 else {
             "images": element[0]}
     return {"images": element}
-
-
-def _checked_limit(limit) -> float | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.number)) or not (
-            np.isfinite(limit) and limit > 0):
-        raise ValueError(f"Expected limit as None or a positive number. Received: {limit!r}")
-    return float(limit)
 
 
 def _image_shape(classifier, image_shape) -> tuple[int, int, int]:
