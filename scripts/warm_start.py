@@ -33,6 +33,7 @@ def refined(predictor, images, targets, amplitude, steps: int):
     """``(masks (N, H, W), mean loss)`` after ``steps`` steps from the squashed prediction."""
     import tensorflow as tf
 
+    from keras_neuromask.masking import soft_limit
     from keras_neuromask.optimisation import run_steps
     from keras_neuromask.optimizers import initial_slots
 
@@ -41,7 +42,7 @@ def refined(predictor, images, targets, amplitude, steps: int):
     baseline = objective.baseline(images)
     params = predictor.predict_params(images, targets)
     if amplitude is not None:
-        params = value + amplitude * tf.tanh((params - value) / amplitude)
+        params = soft_limit(params, value, amplitude)  # Objective.warm_start's, any A
     if steps:
         rule = objective.settings.optimizer
         params, *_ = run_steps(objective, params, initial_slots(rule, params), 0, images,
