@@ -35,7 +35,9 @@ def test_a_briefly_trained_predictor_puts_most_of_its_mask_on_the_oracles_patch(
     images = oracle_images(12, seed=5)  # not among the training images
     masks = predictor.explain(images).masks
     shares = energy(masks, np.stack([oracle_object()] * len(masks)))
-    assert shares.mean() > 0.5 and shares.min() > 0.3  # the patch is 6% of the image
+    # the patch is 6% of the image; with the level stepped like the head's weights
+    # (CentredLevel rate 1) the same training gave 0.785 / 0.408, the level still at -0.04
+    assert shares.mean() > 0.9 and shares.min() > 0.8
 
 
 def test_fit_returns_a_history_of_every_loss_term_and_the_loss_goes_down(trained):

@@ -77,30 +77,43 @@ class ClassSelector(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_neuromask")
 class CentredLevel(keras.layers.Layer):
     """``w = z - mean_cells(z) + b``: the map's spatial pattern, centred per image and
-    channel, plus one learned level ``b`` (started at ``init_value``).
+    channel, plus one learned level ``b = rate * theta`` (started at ``init_value``).
 
     The level is shared by every image, so the gradient of the area term, the same at every
-    cell, moves one scalar (at the optimiser's rate) instead of every weight of the head at
-    once: without it the masks collapsed to zero everywhere within one epoch (the sigmoid
-    then saturates and no gradient is left to bring them back).
+    cell, moves one scalar instead of every weight of the head at once: without it the masks
+    collapsed to zero everywhere within one epoch (the sigmoid then saturates and no gradient
+    is left to bring them back).
+
+    ``rate`` multiplies the level's step. Adam moves each weight by about its learning rate
+    per step whatever the gradient's size, and the level has to travel units (0 to about -2
+    on 32-px shapes, where the masks are small) where the head's weights move by hundredths:
+    with ``rate=1`` and a rate of 3e-4 the level had reached -0.59 after 7,500 steps and the
+    pattern made up for it by pushing the kept cells to ``|w| > 100``, out of the sigmoid's
+    gradient (docs/amortised.md, "The level's rate").
 
     Args:
         init_value: the level's start.
+        rate: the level's step multiplier (1: a weight like the others, as in files saved
+            before it existed).
     """
 
-    def __init__(self, init_value: float = 0.0, **kwargs):
+    def __init__(self, init_value: float = 0.0, rate: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.init_value = float(init_value)
+        if not rate > 0:
+            raise ValueError(f"Expected rate > 0. Received: {rate!r}")
+        self.rate = float(rate)
 
     def build(self, input_shape):
         self.level = self.add_weight(shape=(), name="level", initializer=
-                                     keras.initializers.Constant(self.init_value))
+                                     keras.initializers.Constant(self.init_value / self.rate))
 
     def call(self, values):
-        return values - tf.reduce_mean(values, axis=[1, 2], keepdims=True) + self.level
+        return values - tf.reduce_mean(values, axis=[1, 2], keepdims=True) + (
+            self.rate * self.level)
 
     def get_config(self):
-        return {**super().get_config(), "init_value": self.init_value}
+        return {**super().get_config(), "init_value": self.init_value, "rate": self.rate}
 
 
 __all__ = ["Standardise", "ResizeTo", "ClassSelector", "CentredLevel"]

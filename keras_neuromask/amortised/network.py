@@ -8,7 +8,8 @@ Head (Dabkowski & Gal 2017's feature filter, at the grid's resolution)::
     z = z * e[c]                         class selector: a learned (classes, D) embedding
     z = resize(z, grid)                  bilinear (antialiased when shrinking)
     p = conv3x3(relu(conv3x3(z)))        (N, rows, cols, 1): the spatial pattern
-    w = p - mean_cells(p) + b            mask parameters; b one learned level
+    w = p - mean_cells(p) + b            mask parameters; b one learned level, stepped
+                                         LEVEL_RATE times faster than the head's weights
 
 The parameters go through the objective's own ``m = masks(w, (H, W))``, so a predicted mask
 belongs to the same family as a per-image NeuroMask mask and can be refined by its steps.
@@ -29,6 +30,7 @@ from keras_neuromask.amortised.layers import (
 )
 
 ENCODERS = ("auto", "features", "conv")
+LEVEL_RATE = 100.0  # CentredLevel's rate: the level steps 100x the head's weights
 
 
 def auto_feature_layer(classifier) -> str | None:
@@ -142,7 +144,7 @@ def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int],
     pattern = layers.Conv2D(
         1, 3, padding="same", use_bias=False, name="pattern",
         kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + 12))(x)
-    params = CentredLevel(init_value, name="params")(pattern)
+    params = CentredLevel(init_value, rate=LEVEL_RATE, name="params")(pattern)
     return keras.Model([*sources, targets], params, name="mask_network")
 
 
