@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras_neuromask import inputs, losses, masking, saving
 from keras_neuromask.losses import LossTerms
 from keras_neuromask.objective import Objective, loss_scale_for
-from keras_neuromask.optimisation import epoch_length, run_steps
+from keras_neuromask.optimisation import epoch_length, even_batches, run_steps
 from keras_neuromask.optimizers import MaskOptimizer
 from keras_neuromask.predictions import looks_like_probabilities, predict_in_chunks
 from keras_neuromask.settings import Settings
@@ -271,8 +271,10 @@ class NeuroMask(keras.Model):
                 batch_size: int | None = None, callbacks=None, verbose=0) -> Explanation:
         """Explains each image's target class by a learned mask.
 
-        Images are optimised ``batch_size`` at a time; every batch of the same size reuses
-        one compiled step (the mask and the optimiser are reset by assignment).
+        Images are optimised at most ``batch_size`` at a time, in batches of one size
+        (:func:`~keras_neuromask.optimisation.even_batches`: 24 images at 16 run as 12 + 12,
+        17 as 9 + 9 with one image repeated), so one compiled step serves them all (the mask
+        and the optimiser are reset by assignment).
 
         Args:
             images: one image ``(H, W, C)`` or a batch ``(N, H, W, C)``; numpy or tensor,
@@ -291,12 +293,13 @@ class NeuroMask(keras.Model):
             "batch_size", self.batch_size if batch_size is None else batch_size, minimum=1)
         masks, masked, steps_taken = [], [], []
         baseline_probability = self.baseline_probability(batch, all_targets)
-        for first in range(0, len(batch), size):
-            chunk = slice(first, first + size)
-            history = self._fit_batch(batch[chunk], all_targets[chunk], first, steps, None,
+        for first, stop, padding in even_batches(len(batch), size):
+            rows = np.concatenate([np.arange(first, stop), np.full(padding, stop - 1)])
+            history = self._fit_batch(batch[rows], all_targets[rows], first, steps, None,
                                       callbacks, verbose)
-            masks.append(self.current_masks())
-            masked.append(self._masked_probability(batch[chunk], all_targets[chunk]))
+            masks.append(self.current_masks()[:stop - first])
+            masked.append(self._masked_probability(batch[rows],
+                                                   all_targets[rows])[:stop - first])
             bad = np.flatnonzero(~np.isfinite(masks[-1]).all(axis=(1, 2))
                                  | ~np.isfinite(masked[-1]))
             if bad.size:

@@ -85,3 +85,24 @@ def epoch_length(steps: int, requested: int | None, early_stopping: bool = False
         return requested
     limit = 25 if early_stopping else 50
     return max(d for d in range(1, min(steps, limit) + 1) if steps % d == 0)
+
+
+def even_batches(count: int, size: int) -> list[tuple[int, int, int]]:
+    """``(start, stop, padding)`` of each batch when ``count`` images are optimised at most
+    ``size`` at a time: ``n = ceil(count / size)`` batches of ``ceil(count / n)`` rows, the
+    short ones padded with ``padding`` repeats of their last image.
+
+    Every batch then has one shape, so the compiled step (whose tracing costs tens of
+    optimisation steps on an EfficientNet) is traced once per call instead of once more for
+    a short last batch: 24 images at ``size=16`` run as 12 + 12, 17 as 9 + 9 (one repeat).
+    At most ``n - 1`` rows are padding.
+    """
+    count, size = (inputs.check_int("count", count, minimum=0),
+                   inputs.check_int("batch_size", size, minimum=1))
+    if count == 0:
+        return []
+    batches = -(-count // size)
+    rows = -(-count // batches)
+    return [(start, min(start + rows, count), max(0, start + rows - count))
+            for start in range(0, count, rows)]
+

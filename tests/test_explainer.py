@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import oracle_classifier, oracle_images, oracle_object, small_cnn
 
 from keras_neuromask import NeuroMask, masking
+from keras_neuromask.optimisation import even_batches
 
 
 def weights_of(model):
@@ -123,6 +124,27 @@ def test_repeated_explain_calls_reuse_one_trace():
     # another order rounds differently in oneDNN, and Adam's normalised steps grow that on the
     # near-zero cells (2.6e-4 on 2026-12-07's CI CPU; docs/reliability.md#determinism)
     np.testing.assert_allclose(first.masks, second.masks[::-1], atol=1e-3)
+
+
+def test_a_short_last_batch_is_padded_to_the_same_shape_and_traced_once():
+    images = oracle_images(3)
+    explainer = NeuroMask(oracle_classifier(), steps=20)
+    result = explainer.explain(images, batch_size=2)  # 2 + 2 rows, the last image repeated
+    assert explainer._trace_count == 1
+    assert result.masks.shape == (3, 32, 32)
+    assert len(result.masked_probability) == len(result.steps) == 3
+    alone = NeuroMask(oracle_classifier(), steps=20).explain(images[2:], batch_size=1)
+    np.testing.assert_allclose(result.masks[2], alone.masks[0], atol=1e-3)  # oneDNN rounding
+    np.testing.assert_allclose(result.masked_probability[2], alone.masked_probability[0],
+                               atol=1e-3)
+
+
+@pytest.mark.parametrize("count, size, expected", [
+    (0, 16, []), (1, 16, [(0, 1, 0)]), (16, 16, [(0, 16, 0)]),
+    (17, 16, [(0, 9, 0), (9, 17, 1)]), (24, 16, [(0, 12, 0), (12, 24, 0)]),
+    (35, 16, [(0, 12, 0), (12, 24, 0), (24, 35, 1)])])
+def test_even_batches_have_one_size_and_pad_fewer_rows_than_batches(count, size, expected):
+    assert even_batches(count, size) == expected
 
 
 def test_classifier_is_bit_identical_and_flags_unchanged_after_fit_explain_and_errors():
