@@ -87,9 +87,9 @@ class CentredLevel(keras.layers.Layer):
     ``rate`` multiplies the level's step. Adam moves each weight by about its learning rate
     per step whatever the gradient's size, and the level has to travel units (0 to about -2
     on 32-px shapes, where the masks are small) where the head's weights move by hundredths:
-    with ``rate=1`` and a rate of 3e-4 the level had reached -0.59 after 7,500 steps and the
-    pattern made up for it by pushing the kept cells to ``|w| > 100``, out of the sigmoid's
-    gradient (docs/amortised.md, "The level's rate").
+    with ``rate=1`` and Adam at 3e-4 the level had reached -0.59 after 7,500 steps and the
+    pattern made up for it by pushing the kept cells up to ``|w| = 327``, out of the
+    sigmoid's gradient (docs/amortised.md, "The level's rate").
 
     Args:
         init_value: the level's start.
