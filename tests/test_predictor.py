@@ -138,6 +138,16 @@ def test_a_keras_file_round_trip_gives_the_same_masks_and_classifier(trained, tm
     loaded.fit(oracle_images(16, seed=12), epochs=1, verbose=0)  # the optimiser came along
 
 
+def test_a_file_saved_before_level_rate_existed_loads_with_the_level_it_was_trained_with(
+        trained):
+    predictor, _, _ = trained
+    assert predictor.level_rate == 100.0
+    config = predictor.get_config()
+    config.pop("level_rate")  # as in a .keras file written before the option
+    old = MaskPredictor.from_config(config)
+    assert old.level_rate == 1.0 and old.network.get_layer("params").rate == 1.0
+
+
 def test_callbacks_csv_logger_and_tensorboard_see_every_epoch(tmp_path):
     predictor = MaskPredictor(oracle_classifier(), encoder="conv")
     log = tmp_path / "log.csv"
@@ -186,6 +196,7 @@ def test_explanation_of_takes_every_field_and_leaves_extra_values_out():
     (dict(encoder="conv", feature_layer="texture"), ValueError, "Expected no feature_layer"),
     (dict(neuromask_options=[1]), TypeError, "Expected neuromask_options as a dict"),
     (dict(refine_steps=-1), ValueError, "refine_steps"),
+    (dict(level_rate=0), ValueError, "Expected level_rate > 0. Received: 0"),
     (dict(neuromask_options={"mask_grid": 0}), ValueError, "Expected mask_grid"),
 ])
 def test_bad_options_are_refused(kwargs, error, match):

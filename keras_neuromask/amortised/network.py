@@ -109,7 +109,7 @@ def feature_model(classifier, names: tuple[str, ...]) -> keras.Model:
 
 def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int], *,
                  from_images: bool = False, width: int = 64, init_value: float = 0.0,
-                 seed: int = 0) -> keras.Model:
+                 level_rate: float = LEVEL_RATE, seed: int = 0) -> keras.Model:
     """The trainable network ``([features..., targets]) -> (N, rows, cols, 1)`` parameters.
 
     Args:
@@ -122,6 +122,7 @@ def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int],
         width: channels ``D`` of the head (and the conv encoder's widest layer).
         init_value: the parameters' value before training (the level ``b``; the pattern's
             kernel starts near zero), NeuroMask's constant start.
+        level_rate: the level's step multiplier (:class:`CentredLevel`'s ``rate``).
         seed: seeds the initialisers.
     """
     layers = keras.layers
@@ -144,7 +145,7 @@ def mask_network(input_shapes: list[tuple], classes: int, grid: tuple[int, int],
     pattern = layers.Conv2D(
         1, 3, padding="same", use_bias=False, name="pattern",
         kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3, seed=seed + 12))(x)
-    params = CentredLevel(init_value, rate=LEVEL_RATE, name="params")(pattern)
+    params = CentredLevel(init_value, rate=level_rate, name="params")(pattern)
     return keras.Model([*sources, targets], params, name="mask_network")
 
 

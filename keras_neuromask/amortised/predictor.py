@@ -54,6 +54,9 @@ class MaskPredictor(keras.Model):
         feature_layer: a layer name or a list of names of the classifier (``None``: its last
             4-D layer); their outputs, frozen, feed the head.
         width: channels of the head.
+        level_rate: how many times faster than the head's weights the masks' level steps
+            (:class:`~keras_neuromask.amortised.layers.CentredLevel`); files saved before
+            this option existed load with 1, as they were trained.
         image_shape: ``(H, W, C)``; default the classifier's fixed input shape.
         preprocess: a TF function applied to images before the classifier (as for NeuroMask).
         classifier_output: ``"auto"``, ``"logits"`` or ``"probabilities"``.
@@ -72,7 +75,8 @@ class MaskPredictor(keras.Model):
 
     def __init__(self, classifier, *, preset: str = "default",
                  neuromask_options: dict | None = None, encoder: str = "auto",
-                 feature_layer=None, width: int = 64, image_shape=None, preprocess=None,
+                 feature_layer=None, width: int = 64,
+                 level_rate: float = networks.LEVEL_RATE, image_shape=None, preprocess=None,
                  classifier_output: str = "auto", refine_steps: int = 0, seed: int = 0,
                  batch_size: int = 16, **kwargs):
         super().__init__(**{"dtype": "float32", **kwargs})
@@ -87,6 +91,10 @@ class MaskPredictor(keras.Model):
         self.batch_size = inputs.check_int("batch_size", batch_size, minimum=1)
         self.refine_steps = inputs.check_int("refine_steps", refine_steps, minimum=0)
         self.width = inputs.check_int("width", width, minimum=1)
+        if isinstance(level_rate, bool) or not isinstance(level_rate, (int, float)) or not (
+                level_rate > 0):
+            raise ValueError(f"Expected level_rate > 0. Received: {level_rate!r}")
+        self.level_rate = float(level_rate)
         self.classifier_output, self.preprocess = classifier_output, preprocess
         explainer = NeuroMask(classifier, preset=preset, preprocess=preprocess,
                               classifier_output=classifier_output, seed=self.seed,
@@ -109,6 +117,7 @@ class MaskPredictor(keras.Model):
         settings = self.objective.settings
         self.network = networks.mask_network(
             shapes, self.classes, self.grid, from_images=frozen is None, width=self.width,
+            level_rate=self.level_rate,
             init_value=settings.init_value if settings.init == "constant" else 0.0,
             seed=self.seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LossTerms._fields}
@@ -338,6 +347,7 @@ class MaskPredictor(keras.Model):
             "preset": self.preset,
             "neuromask_options": saving.json_options(self.neuromask_options),
             "encoder": self.encoder, "feature_layer": self.feature_layer, "width": self.width,
+            "level_rate": self.level_rate,
             "image_shape": list(self.image_shape),
             "classifier_output": self.classifier_output, "refine_steps": self.refine_steps,
             "seed": self.seed, "batch_size": self.batch_size,
@@ -347,6 +357,7 @@ class MaskPredictor(keras.Model):
     def from_config(cls, config):
         config = saving.restored(config, options_key="neuromask_options")
         config["image_shape"] = tuple(config["image_shape"])
+        config.setdefault("level_rate", 1.0)  # saved before the level had its own rate
         return cls(**config)
 
 
