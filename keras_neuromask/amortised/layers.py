@@ -85,7 +85,7 @@ class CentredLevel(keras.layers.Layer):
     is left to bring them back).
 
     ``rate`` multiplies the level's step. Adam moves each weight by about its learning rate
-    per step whatever the gradient's size, and the level has to travel units (0 to about -2
+    per step whatever the gradient's size, and the level has to travel units (0 to about -4
     on 32-px shapes, where the masks are small) where the head's weights move by hundredths:
     with ``rate=1`` and Adam at 3e-4 the level had reached -0.59 after 7,500 steps and the
     pattern made up for it by pushing the kept cells up to ``|w| = 327``, out of the
