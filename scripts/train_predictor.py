@@ -88,6 +88,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seed", type=int, help="of the training images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
+    parser.add_argument("--resume", help="a .keras predictor to train further (its network "
+                        "and level; a fresh Adam at --learning-rate)")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     args = parser.parse_args()
     count = args.images or {"shapes": 4000, "composites": 300}[args.set]
@@ -109,8 +111,11 @@ def main() -> int:
         images, backgrounds = drawn.images, sorted(set(drawn.backgrounds))
     made = time.perf_counter() - start
     keras.utils.set_random_seed(0)
-    predictor = MaskPredictor(model, feature_layer=args.feature_layer or None,
-                              width=args.width, batch_size=args.batch_size)
+    if args.resume:
+        predictor = keras.saving.load_model(args.resume, compile=False)
+    else:
+        predictor = MaskPredictor(model, feature_layer=args.feature_layer or None,
+                                  width=args.width, batch_size=args.batch_size)
     predictor.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     start = time.perf_counter()
     history = predictor.fit(images, epochs=epochs, verbose=2)
@@ -121,6 +126,7 @@ def main() -> int:
               "train_seconds": round(seconds, 1), "data_seconds": round(made, 1),
               "feature_layers": list(predictor.feature_layer_names),
               "backgrounds": backgrounds, "final_loss": history.history["loss"][-1],
+              "resumed_from": args.resume,
               "command": "python " + shlex.join([os.path.relpath(__file__)] + sys.argv[1:])}
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as file:
         json.dump(record, file, indent=2)

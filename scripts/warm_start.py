@@ -56,12 +56,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("shapes", "composites"), default="shapes")
     parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--first", type=int, default=0,
+                        help="skip this many of the set's images (a held-out slice)")
     parser.add_argument("--steps", default="0,25,50", help="refinement steps, a comma list")
     parser.add_argument("--amplitudes", default="none,5,3,2", help="A, a comma list")
     parser.add_argument("--predictor", help="default: speed_quality.py's for the set")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
     args = parser.parse_args()
-    loaded = load_set(SimpleNamespace(set=args.set, images=args.images, seed=0,
+    loaded = load_set(SimpleNamespace(set=args.set, images=args.first + args.images, seed=0,
                                       model=args.model))
     if loaded is None:
         return say_missing(args.model)
@@ -73,6 +75,7 @@ def main() -> int:
     from keras_neuromask.evaluation import metrics
 
     _, images, targets, objects, _, tolerance = loaded
+    images, targets, objects = (a[args.first:] for a in (images, targets, objects))
     predictor = keras.saving.load_model(args.predictor or PREDICTORS[args.set])
     x, t = tf.constant(images), tf.constant(np.asarray(targets, np.int64))
     print("| A | steps | loss | pointing | energy | pieces | area |\n"
@@ -86,7 +89,7 @@ def main() -> int:
                   f"{metrics.energy(masks, objects).mean():.3f} | "
                   f"{metrics.connected_pieces(masks).mean():.2f} | "
                   f"{metrics.mask_area(masks).mean():.3f} |", flush=True)
-    print(f"{args.set}: {len(images)} images; python scripts/warm_start.py "
+    print(f"{args.set}: {len(images)} images from {args.first}; python scripts/warm_start.py "
           + " ".join(sys.argv[1:]))
     return 0
 
