@@ -15,6 +15,9 @@ Sets (``--set``):
 Prints and writes (``<out>.json`` beside the ``.keras`` file) the training time and the number
 of training images; ``speed_quality.py`` reads them.
 
+``--resume P`` trains the predictor ``P`` further (its record's epochs, seconds and command
+are added to this run's).
+
 Usage: python scripts/train_predictor.py --set shapes --out predictors/shapes.keras
        python scripts/train_predictor.py --set composites --images 300 --epochs 10 \
            --out predictors/composites.keras
@@ -77,6 +80,22 @@ def composites_training_set(model, count: int, seed: int):
                                  backgrounds=tuple(backgrounds), photos=photos)
 
 
+def resumed_record(resumed: str, record: dict) -> dict:
+    """The training record of a predictor trained further from ``resumed``: epochs, seconds
+    and commands summed with those of ``resumed``'s record (this run's alone under
+    ``"this_run"``)."""
+    path = os.path.splitext(resumed)[0] + ".json"
+    if not os.path.exists(path):
+        return dict(record, resumed_from=resumed)
+    with open(path, encoding="utf-8") as file:
+        before = json.load(file)
+    this_run = {key: record[key] for key in ("epochs", "train_seconds", "final_loss", "command")}
+    return dict(record, epochs=before["epochs"] + record["epochs"],
+                train_seconds=round(before["train_seconds"] + record["train_seconds"], 1),
+                command=f"{before['command']} && {record['command']}",
+                resumed_from=resumed, this_run=this_run)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("shapes", "composites"), default="shapes")
@@ -126,8 +145,9 @@ def main() -> int:
               "train_seconds": round(seconds, 1), "data_seconds": round(made, 1),
               "feature_layers": list(predictor.feature_layer_names),
               "backgrounds": backgrounds, "final_loss": history.history["loss"][-1],
-              "resumed_from": args.resume,
               "command": "python " + shlex.join([os.path.relpath(__file__)] + sys.argv[1:])}
+    if args.resume:
+        record = resumed_record(args.resume, record)
     with open(os.path.splitext(args.out)[0] + ".json", "w", encoding="utf-8") as file:
         json.dump(record, file, indent=2)
     print(f"trained on {len(images)} {args.set} images, {epochs} epochs, in {seconds:.0f} s "
