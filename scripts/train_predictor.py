@@ -58,8 +58,23 @@ def shapes_training_set(count: int, seed: int):
     return trained_shapes_cnn(), make_shapes(count, seed=seed).images
 
 
-def composites_training_set(model, count: int, seed: int):
-    """Composites of the evaluation's objects on :data:`TRAIN_BACKGROUNDS`."""
+def tinted(photo, rng):
+    """``photo`` (uint8 RGB) in a random colour: ``255 * clip(g * c + o, 0, 1)`` for its
+    grey level ``g`` in [0, 1], a colour ``c`` in [0.2, 1]^3 (scaled so its largest channel is
+    1) and an offset ``o`` in [0, 0.3]^3."""
+    import numpy as np
+
+    grey = photo.astype(np.float32).mean(axis=-1, keepdims=True) / 255.0
+    colour = rng.uniform(0.2, 1.0, 3)
+    colour /= colour.max()
+    offset = rng.uniform(0.0, 0.3, 3)
+    return (255.0 * np.clip(grey * colour + offset, 0.0, 1.0)).astype(np.uint8)
+
+
+def composites_training_set(model, count: int, seed: int, tints: int = 0):
+    """Composites of the evaluation's objects on :data:`TRAIN_BACKGROUNDS`, each background
+    also in ``tints`` random colours (:func:`tinted`; most of them are grey, the evaluation's
+    are green, brick, pink, blue: without colour the network can learn "colour = object")."""
     import numpy as np
     from skimage import data
 
@@ -71,11 +86,16 @@ def composites_training_set(model, count: int, seed: int):
 
     photos = dict(load_sample_photos())
     backgrounds = []
+    rng = np.random.default_rng(seed)
     for name, function, box in TRAIN_BACKGROUNDS:
         photo = np.asarray(getattr(data, function)(), np.uint8)
-        photos[f"train:{function}"] = (np.repeat(photo[..., None], 3, axis=-1)
-                                       if photo.ndim == 2 else photo[..., :3])
+        photo = np.repeat(photo[..., None], 3, axis=-1) if photo.ndim == 2 else photo[..., :3]
+        photos[f"train:{function}"] = photo
         backgrounds.append(Background(name, f"train:{function}", box))
+        for tint in range(tints):
+            photos[f"train:{function}:tint{tint}"] = tinted(photo, rng)
+            backgrounds.append(Background(f"{name} tint {tint}",
+                                          f"train:{function}:tint{tint}", box))
     return make_photo_composites(model.predict_on_batch, count, seed=seed,
                                  backgrounds=tuple(backgrounds), photos=photos)
 
@@ -107,6 +127,8 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seed", type=int, help="of the training images")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
+    parser.add_argument("--tints", type=int, default=0,
+                        help="composites: each background also in this many random colours")
     parser.add_argument("--resume", help="a .keras predictor to train further (its network "
                         "and level; a fresh Adam at --learning-rate)")
     parser.add_argument("--out", required=True, help="the .keras file to write")
@@ -126,7 +148,7 @@ def main() -> int:
         if not os.path.exists(args.model):
             return say_missing(args.model)
         model = keras.saving.load_model(args.model)
-        drawn = composites_training_set(model, count, seed)
+        drawn = composites_training_set(model, count, seed, args.tints)
         images, backgrounds = drawn.images, sorted(set(drawn.backgrounds))
     made = time.perf_counter() - start
     keras.utils.set_random_seed(0)
