@@ -129,8 +129,8 @@ def main() -> int:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
     parser.add_argument("--tints", type=int, default=0,
                         help="composites: each background also in this many random colours")
-    parser.add_argument("--resume", help="a .keras predictor to train further (its network "
-                        "and level; a fresh Adam at --learning-rate)")
+    parser.add_argument("--resume", help="a .keras predictor to train further (its network, "
+                        "level and feature layers; a fresh Adam at --learning-rate)")
     parser.add_argument("--out", required=True, help="the .keras file to write")
     args = parser.parse_args()
     count = args.images or {"shapes": 4000, "composites": 300}[args.set]
@@ -159,7 +159,7 @@ def main() -> int:
                                   width=args.width, batch_size=args.batch_size)
     predictor.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     start = time.perf_counter()
-    history = predictor.fit(images, epochs=epochs, verbose=2)
+    history = predictor.fit(images, epochs=epochs, batch_size=args.batch_size, verbose=2)
     seconds = time.perf_counter() - start
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     predictor.save(args.out)
