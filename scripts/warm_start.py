@@ -8,7 +8,9 @@ refinement steps ``k`` (``--steps``) the masks of ``k`` NeuroMask steps from::
 
 are scored against the ground truth (pointing, energy, pieces of the top 10%, area) and by the
 objective's own mean loss. The steps are :func:`keras_neuromask.optimisation.run_steps`, as in
-``MaskPredictor.explain``; only the start differs.
+``MaskPredictor.explain``; only the start differs. ``--default`` adds a row for the
+per-image default (``NeuroMask(model).explain`` in batches of ``--batch`` images, scored by
+the same objective): the loss and the energy the refinement is measured against.
 
 Usage: python scripts/warm_start.py --set shapes --images 100
        python scripts/warm_start.py --set composites --images 24 --steps 0,25
@@ -52,6 +54,27 @@ def refined(predictor, images, targets, amplitude, steps: int):
     return masks.numpy(), float(tf.reduce_mean(loss))
 
 
+def per_image_default(model, objective, images, targets, batch: int):
+    """``(masks (N, H, W), mean loss, mean steps)`` of the per-image default, ``batch`` images
+    per ``explain`` call; the loss is ``objective``'s on the parameters each call ends with."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_neuromask import NeuroMask
+
+    explainer = NeuroMask(model)
+    masks, losses, steps = [], [], []
+    for i in range(0, len(images), batch):
+        x, t = tf.constant(images[i:i + batch]), tf.constant(targets[i:i + batch])
+        result = explainer.explain(x, t, batch_size=batch)
+        params = tf.convert_to_tensor(explainer.mask_params)
+        losses.append(objective.terms(params, x, objective.baseline(x), t).loss.numpy())
+        masks.append(result.masks)
+        steps.append(result.steps)
+    return (np.concatenate(masks), float(np.concatenate(losses).mean()),
+            float(np.concatenate(steps).mean()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=("shapes", "composites"), default="shapes")
@@ -62,6 +85,8 @@ def main() -> int:
     parser.add_argument("--amplitudes", default="none,5,3,2", help="A, a comma list")
     parser.add_argument("--predictor", help="default: speed_quality.py's for the set")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="composites' classifier")
+    parser.add_argument("--default", action="store_true", help="also score the per-image default")
+    parser.add_argument("--batch", type=int, default=12, help="the default's images per call")
     args = parser.parse_args()
     loaded = load_set(SimpleNamespace(set=args.set, images=args.first + args.images, seed=0,
                                       model=args.model))
@@ -74,21 +99,29 @@ def main() -> int:
     import keras_neuromask.amortised  # noqa: F401  (registers MaskPredictor for load_model)
     from keras_neuromask.evaluation import metrics
 
-    _, images, targets, objects, _, tolerance = loaded
+    model, images, targets, objects, _, tolerance = loaded
     images, targets, objects = (a[args.first:] for a in (images, targets, objects))
+    targets = np.asarray(targets, np.int64)
     predictor = keras.saving.load_model(args.predictor or PREDICTORS[args.set])
-    x, t = tf.constant(images), tf.constant(np.asarray(targets, np.int64))
+    x, t = tf.constant(images), tf.constant(targets)
+
+    def row(start: str, steps, masks, loss: float) -> None:
+        print(f"| {start} | {steps} | {loss:.3f} | "
+              f"{metrics.pointing_game(masks, objects, tolerance).mean():.3f} | "
+              f"{metrics.energy(masks, objects).mean():.3f} | "
+              f"{metrics.connected_pieces(masks).mean():.2f} | "
+              f"{metrics.mask_area(masks).mean():.3f} |", flush=True)
+
     print("| A | steps | loss | pointing | energy | pieces | area |\n"
           "|---|---:|---:|---:|---:|---:|---:|")
+    if args.default:
+        masks, loss, steps = per_image_default(model, predictor.objective, images, targets,
+                                               args.batch)
+        row("per-image default", f"{steps:g}", masks, loss)
     for text in args.amplitudes.split(","):
         amplitude = None if text == "none" else float(text)
         for steps in (int(s) for s in args.steps.split(",")):
-            masks, loss = refined(predictor, x, t, amplitude, steps)
-            print(f"| {text} | {steps} | {loss:.3f} | "
-                  f"{metrics.pointing_game(masks, objects, tolerance).mean():.3f} | "
-                  f"{metrics.energy(masks, objects).mean():.3f} | "
-                  f"{metrics.connected_pieces(masks).mean():.2f} | "
-                  f"{metrics.mask_area(masks).mean():.3f} |", flush=True)
+            row(text, steps, *refined(predictor, x, t, amplitude, steps))
     print(f"{args.set}: {len(images)} images from {args.first}; python scripts/warm_start.py "
           + " ".join(sys.argv[1:]))
     return 0
