@@ -1,8 +1,8 @@
 """Short trainings of MaskPredictor variants on the shapes benchmark, to find what closes the
 amortisation gap before paying for a full training (docs/amortised.md, "The level's rate").
 
-Each run trains one variant on ``make_shapes(--images, seed=31337)`` (the training images of
-``train_predictor.py --set shapes``) and scores its one-pass masks on the 100 evaluation images
+Each run trains one variant on the training images of ``train_predictor.py --set shapes``
+(``make_shapes(--images, seed=31337)``) and scores its one-pass masks on the 100 evaluation images
 (seed 2024): the objective's mean loss and terms, the kept probability, pointing, energy,
 area and the largest ``|w|``. Variants:
 
@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))  # this checkout's package
 
 from readable_report import load_set  # noqa: E402
+from train_predictor import TRAIN_SEED, shapes_training_set  # noqa: E402
 
 
 def residual_head(depth: int, dilate: bool):
@@ -89,12 +90,10 @@ def main() -> int:
     from keras_neuromask.amortised import MaskPredictor
     from keras_neuromask.amortised import network as networks
     from keras_neuromask.evaluation import metrics
-    from keras_neuromask.evaluation.datasets import make_shapes, trained_shapes_cnn
 
     if args.head_depth > 1 or args.dilate:
         networks.mask_network = residual_head(args.head_depth, args.dilate)
-    model = trained_shapes_cnn()
-    train = make_shapes(args.images, seed=31337).images
+    model, train = shapes_training_set(args.images, TRAIN_SEED["shapes"])
     _, images, targets, objects, _, tolerance = load_set(
         SimpleNamespace(set="shapes", images=100, seed=0, model=None))
     keras.utils.set_random_seed(0)

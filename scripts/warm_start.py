@@ -31,20 +31,18 @@ from readable_report import DEFAULT_MODEL, load_set, say_missing  # noqa: E402
 from speed_quality import PREDICTORS  # noqa: E402
 
 
-def refined(predictor, images, targets, amplitude, steps: int):
-    """``(masks (N, H, W), mean loss)`` after ``steps`` steps from the squashed prediction."""
+def refined(objective, predicted, images, baseline, targets, amplitude, steps: int):
+    """``(masks (N, H, W), mean loss)`` after ``steps`` steps from the predicted parameters
+    ``predicted``, squashed into ``init_value +- amplitude`` (``None``: as they are)."""
     import tensorflow as tf
 
     from keras_neuromask.masking import soft_limit
     from keras_neuromask.optimisation import run_steps
     from keras_neuromask.optimizers import initial_slots
 
-    objective = predictor.objective
-    value = objective.settings.init_value
-    baseline = objective.baseline(images)
-    params = predictor.predict_params(images, targets)
-    if amplitude is not None:
-        params = soft_limit(params, value, amplitude)  # Objective.warm_start's, any A
+    params = predicted
+    if amplitude is not None:  # Objective.warm_start's, any A
+        params = soft_limit(params, objective.settings.init_value, amplitude)
     if steps:
         rule = objective.settings.optimizer
         params, *_ = run_steps(objective, params, initial_slots(rule, params), 0, images,
@@ -118,10 +116,12 @@ def main() -> int:
         masks, loss, steps = per_image_default(model, predictor.objective, images, targets,
                                                args.batch)
         row("per-image default", f"{steps:g}", masks, loss)
+    objective = predictor.objective
+    predicted, baseline = predictor.predict_params(x, t), objective.baseline(x)
     for text in args.amplitudes.split(","):
         amplitude = None if text == "none" else float(text)
         for steps in (int(s) for s in args.steps.split(",")):
-            row(text, steps, *refined(predictor, x, t, amplitude, steps))
+            row(text, steps, *refined(objective, predicted, x, baseline, t, amplitude, steps))
     print(f"{args.set}: {len(images)} images from {args.first}; python scripts/warm_start.py "
           + " ".join(sys.argv[1:]))
     return 0
