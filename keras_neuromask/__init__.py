@@ -6,7 +6,8 @@ Layout, from the bottom up (a module imports only from its own level or below):
 
 - the explainer and its maths, at the top level: ``explainer`` (the Keras model), ``settings``
   and ``presets``, ``objective``, ``masking``, ``losses``, ``optimizers``, ``optimisation``,
-  ``callbacks``, ``inputs``, ``predictions``, ``image_io`` (reading image files);
+  ``callbacks``, ``inputs``, ``predictions``, ``image_io`` (reading image files),
+  ``repeatable`` (the same masks run after run on CPU);
 - ``amortised``: ``MaskPredictor``, a network trained with NeuroMask's objective that predicts
   masks in one forward pass;
 - ``results``: writing explanations out (file names, mask files, overlays);
@@ -29,7 +30,8 @@ _HOMES = {"NeuroMask": "explainer", "Explanation": "explainer", "PRESETS": "pres
           "Settings": "settings", "Objective": "objective",
           "export_saved_model": "serving.export", "explain_distributed": "serving.distributed",
           "get_method": "evaluation.compare", "compare_images": "evaluation.report",
-          "overlay": "results.visualize", "save_overlay_png": "results.visualize"}
+          "overlay": "results.visualize", "save_overlay_png": "results.visualize",
+          "enable_repeatable_masks": "repeatable"}
 __all__ = list(_HOMES)
 __version__ = "0.1.0"
 

@@ -94,7 +94,8 @@ class NeuroMask(keras.Model):
             :mod:`keras_neuromask.presets`. ``area`` alone (without ``sparsity``) also sets
             ``sparsity="area"``.
             ``baseline`` may also be an image broadcastable to the batch.
-        seed: seeds the random init and the noise baseline; results repeat run to run on CPU.
+        seed: seeds the random init and the noise baseline. Masks repeat bit for bit run
+            after run on CPU after :func:`keras_neuromask.enable_repeatable_masks`.
         preprocess: a TF function applied to the masked image before the classifier, for
             models whose preprocessing lives outside (``keras.applications.*``).
         batch_size: images optimised together by :meth:`explain`.

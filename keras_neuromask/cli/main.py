@@ -149,10 +149,17 @@ def main(argv=None) -> int:
             parser.error(f"Expected Beam options as --name=value, or after '--'. Received: "
                          f"{' '.join(bare)}")
         args.beam_args = unknown + argv[after + 1:]
-    if not args.debug and args.command != "explain-dataset":  # that one: after Beam's check
-        from keras_neuromask.cli.quiet import import_tensorflow_quietly
+    if args.command != "explain-dataset":  # that one: after Beam's check
+        if not args.debug:
+            from keras_neuromask.cli.quiet import import_tensorflow_quietly
 
-        import_tensorflow_quietly()
+            import_tensorflow_quietly()
+        from keras_neuromask.repeatable import enable_repeatable_masks
+
+        try:  # the same masks for the same files, run after run
+            enable_repeatable_masks()
+        except RuntimeError:  # main() called in a process whose TensorFlow already runs ops
+            pass
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
