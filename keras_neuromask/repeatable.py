@@ -1,13 +1,10 @@
 """Masks that are the same floats run after run on CPU.
 
 TensorFlow's CPU runtime runs independent ops of a graph side by side (its inter-op thread
-pool). On an EfficientNet the gradient of NeuroMask's loss then differs between calls by one
-rounding (3e-8) in about half of the calls, with the same inputs and shapes, and 50 Adam steps
-grow that into masks that differ by up to 0.86 on some pixels: the default's energy on the
-same 12 photo composites was 0.767, 0.747, 0.766 and 0.755 in four calls. Neither
-``tf.config.experimental.enable_op_determinism()`` nor ``TF_ENABLE_ONEDNN_OPTS=0`` removes it;
-running one op at a time does (12 composites: 60.2 s against 59.2 s on 2 cores, one call
-each; docs/reliability.md, "Determinism"). Each op still uses every core.
+pool). On a large classifier that changes one rounding of NeuroMask's gradient now and then,
+with the same inputs and shapes, and the optimisation's steps grow it into visibly other masks
+for some images. ``tf.config.experimental.enable_op_determinism()`` does not remove it; running
+one op at a time does (figures and their command: docs/reliability.md, "Determinism").
 """
 
 from __future__ import annotations
@@ -17,8 +14,9 @@ def enable_repeatable_masks() -> None:
     """Runs TensorFlow's ops one at a time (``inter_op_parallelism_threads = 1``), so that
     the same images, targets and batch size give the same masks in every run.
 
-    Call it before TensorFlow runs its first op (at the top of a script); the ``neuromask``
-    command line calls it for every command.
+    Call it before TensorFlow runs its first op (at the top of a script); each op still uses
+    every core. The ``neuromask`` command line calls it for every command but
+    ``explain-dataset`` (whose Beam workers start TensorFlow themselves).
 
     Raises:
         RuntimeError: TensorFlow has already started with more than one inter-op thread.
